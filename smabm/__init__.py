@@ -1,0 +1,1 @@
+"""The `smabm` command line: the one thin face allowed to import every layer (DESIGN.md)."""

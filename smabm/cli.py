@@ -1,0 +1,99 @@
+"""`smabm`: parse, compose the config, dispatch. No logic lives here (DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+import orjson
+from omegaconf import OmegaConf
+
+from smabm.config import ConfigError, load_config
+
+log = logging.getLogger("smabm")
+
+COMMANDS: dict[str, Callable] = {}
+
+
+def command(name: str):
+    def deco(fn):
+        COMMANDS[name] = fn
+        return fn
+    return deco
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="smabm",
+        description="Record, replay and simulate crypto microstructure with sentiment. "
+                    "Every command takes Hydra overrides (key=value) composed from conf/; "
+                    "`--cfg job` after any command prints the resolved config.")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    sub.add_parser("demo", help="import the bundled real sample into a local log and summarise it")
+    imp = sub.add_parser("import", help="import existing recordings as raw events")
+    imp.add_argument("format", help="hftbacktest | cryptofeed | tardis | binance-vision | reddit")
+    imp.add_argument("files", nargs="+", help="files to import (overrides may follow)")
+    imp.add_argument("--keep-going", action="store_true", help="skip bad lines and report them")
+    lg = sub.add_parser("log", help="inspect and maintain the event log")
+    lsub = lg.add_subparsers(dest="log_cmd", required=True, metavar="ACTION")
+    for name, helptext in (("info", "streams, spans, counts, bytes"),
+                           ("verify", "hashes, seq and Binance update-id continuity")):
+        a = lsub.add_parser(name, help=helptext)
+        a.add_argument("--json", action="store_true", help="print one JSON object")
+    n = lsub.add_parser("normalize", help="derive typed tables (depth, trades, bbo, posts) from raw")
+    n.add_argument("--force", action="store_true", help="rebuild every table")
+    return p
+
+
+def split_overrides(extra: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Hydra overrides are `key=value` tokens; anything else is a positional argument."""
+    overrides = [t for t in extra if "=" in t and not t.startswith("-")]
+    rest = [t for t in extra if t not in overrides]
+    return overrides, rest
+
+
+def _pop_cfg_flag(argv: list[str]) -> bool:
+    """`--cfg job` may follow any subcommand (as with Hydra apps): print the config and exit."""
+    for i, tok in enumerate(argv):
+        if tok == "--cfg" and i + 1 < len(argv) and argv[i + 1] == "job":
+            del argv[i:i + 2]
+            return True
+        if tok == "--cfg=job":
+            del argv[i]
+            return True
+    return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    print_cfg = _pop_cfg_flag(argv)
+    overrides, positional = split_overrides(argv)
+    args = _parser().parse_args(positional)
+    try:
+        cfg = load_config(overrides)
+    except ConfigError as exc:
+        print(f"smabm: {exc}", file=sys.stderr)
+        return 2
+    if print_cfg:
+        sys.stdout.write(OmegaConf.to_yaml(cfg))
+        return 0
+    from smabm import commands  # noqa: F401  (registers the subcommands)
+
+    key = args.cmd if args.cmd != "log" else f"log {args.log_cmd}"
+    try:
+        return int(COMMANDS[key](cfg, args) or 0)
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"smabm {key}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

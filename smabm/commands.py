@@ -1,0 +1,52 @@
+"""Subcommand bodies: each turns the composed config into one call into a layer."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from recorder import verify as log_verify
+from smabm.cli import _print_json, command
+
+console = Console(stderr=False)
+
+
+def _info_table(info: dict) -> Table:
+    t = Table(title=f"log {info['root']}: {info['events']:,} events in {info['segments']} segments, "
+                    f"{info['bytes'] / 1e6:.2f} MB, {info['first']} → {info['last']}")
+    for c in ("source", "stream", "events", "MB", "first", "last"):
+        t.add_column(c, justify="right" if c in ("events", "MB") else "left")
+    for s in info["streams"]:
+        t.add_row(s["source"], s["stream"], f"{s['events']:,}", f"{s['bytes'] / 1e6:.2f}",
+                  s["first"], s["last"])
+    return t
+
+
+@command("log info")
+def log_info(cfg, args) -> int:
+    info = log_verify.info(cfg.log.root)
+    if args.json:
+        _print_json(info)
+    else:
+        console.print(_info_table(info))
+    return 0
+
+
+def _print_verify(res: dict) -> None:
+    console.print(f"verify: {res['events']:,} events in {res['segments']} segments, "
+                  f"{len(res['problems'])} problems, {len(res['gaps'])} gaps -> "
+                  + ("[green]OK[/green]" if res["ok"] else "[red]FAILED[/red]"))
+    for p in res["problems"]:
+        console.print(f"  problem {p['type']}: {p['path']}")
+    for g in res["gaps"]:
+        console.print("  gap " + " ".join(f"{k}={v}" for k, v in g.items() if v is not None))
+
+
+@command("log verify")
+def log_verify_cmd(cfg, args) -> int:
+    res = log_verify.verify(cfg.log.root)
+    if args.json:
+        _print_json(res)
+    else:
+        _print_verify(res)
+    return 0 if res["ok"] else 1
