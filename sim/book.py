@@ -422,7 +422,7 @@ def _enter_limit(meta, lev, pool, htab, ev, ne, src, oid, owner, side, price, qt
         return _emit(ev, ne, FILLED, R_NONE, src, oid, owner, side, price, 0)
     if stp:
         return _emit(ev, ne, STP_CANCELED, R_SELF_TRADE, src, oid, owner, side, price, rem)
-    if tif == IOC or tif == FOK:
+    if tif in (IOC, FOK):
         return _emit(ev, ne, EXPIRED, R_NONE, src, oid, owner, side, price, rem)
     slot = meta[FREE_HEAD]
     meta[FREE_HEAD] = pool[slot, P_NEXT]
@@ -456,7 +456,7 @@ def process_one(meta, lev, pool, htab, o, src, ev, ne):
     price = o.price
     qty = o.qty
     tif = o.tif
-    if kind == LIMIT or kind == MARKET:
+    if kind in (LIMIT, MARKET):
         oid = meta[NEXT_ID]
         meta[NEXT_ID] += 1
         if side != BUY and side != SELL:
@@ -490,7 +490,7 @@ def process_one(meta, lev, pool, htab, o, src, ev, ne):
         elif tif != IOC and not _fits_band(meta, lev, price):
             return _emit(ev, ne, REJECTED, R_OUT_OF_BAND, src, oid, owner, side, price, qty)
         return _enter_limit(meta, lev, pool, htab, ev, ne, src, oid, owner, side, price, qty, tif)
-    if kind == CANCEL or kind == MODIFY:
+    if kind in (CANCEL, MODIFY):
         oid = o.order_id
         slot = _h_find(htab, meta[HMASK], oid) if oid >= 0 else -1
         if slot < 0:
