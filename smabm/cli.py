@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                            ("verify", "hashes, seq and Binance update-id continuity")):
         a = lsub.add_parser(name, help=helptext)
         a.add_argument("--json", action="store_true", help="print one JSON object")
+    rp = sub.add_parser("replay", help="replay a window of the log through the configured stages")
+    rp.add_argument("--verify", metavar="RUN_DIR", help="re-run RUN_DIR's config and compare output hashes")
+    rp.add_argument("--json", action="store_true", help="print one JSON object")
     n = lsub.add_parser("normalize", help="derive typed tables (depth, trades, bbo, posts) from raw")
     n.add_argument("--force", action="store_true", help="rebuild every table")
     return p

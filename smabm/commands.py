@@ -50,3 +50,30 @@ def log_verify_cmd(cfg, args) -> int:
     else:
         _print_verify(res)
     return 0 if res["ok"] else 1
+
+
+@command("replay")
+def replay_cmd(cfg, args) -> int:
+    from pathlib import Path
+
+    from replay.pipeline import run_replay, verify_run
+
+    if args.verify:
+        res = verify_run(Path(args.verify), progress=not args.json)
+        if args.json:
+            _print_json(res)
+        else:
+            for name, t in res["tables"].items():
+                mark = "identical" if t["expected"] == t["got"] else "DIFFERENT"
+                console.print(f"  {name}: {mark}")
+            verdict = "[green]identical[/green]" if res["identical"] else "[red]differs[/red]"
+            console.print(f"verify: {verdict}")
+        return 0 if res["identical"] else 1
+    out = run_replay(cfg, progress=not args.json)
+    if args.json:
+        from replay.manifest import read_json
+
+        _print_json({"run": str(out), **read_json(out / "manifest.json")["outputs"]})
+    else:
+        console.print(f"run written to {out}")
+    return 0
