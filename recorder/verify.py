@@ -136,13 +136,17 @@ def verify(root: str | Path) -> dict:
         if rel not in known:
             problems.append({"type": "unindexed_segment", "path": rel})
     gaps: list[dict] = []
-    keys = _scan(root, good, ["source", "stream", "seq", "recv_ts_ns", "kind", "payload"])
-    seqs = (keys.select("source", "stream", "seq").sort("source", "stream", "seq")
-            .with_columns(prev=pl.col("seq").shift(1).over("source", "stream"))
-            .filter(pl.col("prev").is_not_null() & (pl.col("seq") != pl.col("prev") + 1))
+    keys = _scan(root, good, ["source", "stream", "conn", "seq", "recv_ts_ns", "kind", "payload"])
+    # seq strictly increases per stream; inside one connection it is also contiguous
+    seqs = (keys.select("source", "stream", "conn", "seq").sort("source", "stream", "seq")
+            .with_columns(prev=pl.col("seq").shift(1).over("source", "stream"),
+                          prev_conn=pl.col("conn").shift(1).over("source", "stream"))
+            .filter(pl.col("prev").is_not_null()
+                    & ((pl.col("seq") == pl.col("prev"))
+                       | ((pl.col("conn") == pl.col("prev_conn")) & (pl.col("seq") != pl.col("prev") + 1))))
             .collect())
     for r in seqs.iter_rows(named=True):
-        gaps.append({"type": "seq", "source": r["source"], "stream": r["stream"],
+        gaps.append({"type": "seq", "source": r["source"], "stream": r["stream"], "conn": r["conn"],
                      "prev_seq": r["prev"], "seq": r["seq"], "size": r["seq"] - r["prev"] - 1})
     markers = keys.filter(pl.col("kind") == "gap").select(
         "source", "stream", "recv_ts_ns", "seq", pl.col("payload").cast(pl.String)).collect()
