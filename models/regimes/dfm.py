@@ -7,6 +7,11 @@ read off the fitted model: transition, design, R Q R', H, the state layout (each
 block's factor and its lags, then one idiosyncratic AR(1) state per series) and
 the predicted state after the last window row. Factor signs are then fixed by
 anchor series (see `anchor_signs`).
+
+A factor's scale and level are only identified up to the fit (EM picks them), so
+the model reports each factor as a z-score against its filtered values over the
+fit window: values stay comparable across refits, and "+1" means one window
+standard deviation above the window's average state.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ class FittedDFM:
     factor_index: np.ndarray  # state position of each block's current factor
     signs: np.ndarray  # +1/-1 applied to each block after the fit
     end_state: FilterState  # predicted state for the first row after the window
-    window_factors: np.ndarray  # filtered factors over the window (rows x blocks)
+    factor_mean: np.ndarray  # mean and std of each filtered factor over the window:
+    factor_std: np.ndarray  # reported factors are z-scores against these
+    window_factors: np.ndarray  # z-scored filtered factors over the window (rows x blocks)
     em_iterations: int
     state_names: list[str]
 
@@ -113,6 +120,11 @@ def fit_dfm(
     filtered *= state_signs
     if not (np.all(np.isfinite(filtered)) and np.all(np.isfinite(end_state.p))):
         raise DegenerateWindowError("EM produced non-finite filtered states")
+    window_factors = filtered[:, factor_index]
+    factor_mean = window_factors.mean(axis=0)
+    factor_std = window_factors.std(axis=0)
+    if not np.all(factor_std > 0):
+        raise DegenerateWindowError("a filtered factor is constant over the fit window")
     return FittedDFM(
         params=np.array(res.params, dtype=np.float64),
         mean=mean,
@@ -121,7 +133,9 @@ def fit_dfm(
         factor_index=factor_index,
         signs=signs,
         end_state=end_state,
-        window_factors=filtered[:, factor_index],
+        factor_mean=factor_mean,
+        factor_std=factor_std,
+        window_factors=(window_factors - factor_mean) / factor_std,
         em_iterations=int(res.mle_retvals.iter),
         state_names=list(model.state_names),
     )

@@ -75,7 +75,8 @@ class RegimeModel:
     def run(self, features: np.ndarray, names: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
         """Filter many steps at once; identical to calling `update` row by row.
 
-        Columns: `<block>` (factor), `<block>_sd` (its filtered std), `<block>_label`
+        Columns: `<block>` (factor, z-scored against the fit window), `<block>_sd`
+        (its filtered std on the same scale), `<block>_label`
         (int8) per block, and `fit_id` (index of the fit in use, -1 before the first).
         """
         features = np.asarray(features, dtype=np.float64)
@@ -121,8 +122,8 @@ class RegimeModel:
                 states, variances = run_filter(
                     fit.ss, self._state, (segment - fit.mean) / fit.std
                 )
-                factors[i:j] = states[:, fit.factor_index]
-                sd[i:j] = np.sqrt(variances[:, fit.factor_index])
+                factors[i:j] = (states[:, fit.factor_index] - fit.factor_mean) / fit.factor_std
+                sd[i:j] = np.sqrt(variances[:, fit.factor_index]) / fit.factor_std
                 labels[i:j] = label_factors(factors[i:j], self._thresholds)
                 fit_id[i:j] = self._n_fits - 1
             self._remember(segment)
