@@ -150,7 +150,7 @@ _KLINE = pl.Struct({"t": pl.Int64, "T": pl.Int64, "i": pl.String, "o": pl.String
 
 def klines(ev: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """`kline_<interval>` events; `is_closed` is Binance's `x` (the bar is final)."""
-    ev, f = _decoded(ev, {"E": pl.Int64, "s": pl.String, "k": _KLINE})
+    ev, f = _decoded(ev, {"E": pl.Int64, "T": pl.Int64, "s": pl.String, "k": _KLINE})
 
     def k(name: str) -> pl.Expr:
         return f("k").struct.field(name)

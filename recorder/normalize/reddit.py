@@ -51,10 +51,10 @@ def _strip_kind(e: pl.Expr) -> pl.Expr:
 
 
 def _created_ns(created: pl.Expr) -> pl.Expr:
-    epoch_s = created.cast(pl.Float64, strict=False)
+    # Decimal, not float: epoch seconds with a fraction convert to ns exactly.
+    epoch_ns = (created.cast(pl.Decimal(38, 9), strict=False) * 10**9).cast(pl.Int64)
     iso = created.str.to_datetime(strict=False, time_zone="UTC", time_unit="ns")
-    return pl.coalesce((epoch_s * 1e9).round().cast(pl.Int64), pl.col("event_ts_ns"),
-                       iso.dt.epoch("ns"))
+    return pl.coalesce(epoch_ns, pl.col("event_ts_ns"), iso.dt.epoch("ns"))
 
 
 def _posts(ev: pl.DataFrame, fields: pl.DataFrame, data_type: str) -> pl.DataFrame:
@@ -66,22 +66,20 @@ def _posts(ev: pl.DataFrame, fields: pl.DataFrame, data_type: str) -> pl.DataFra
             return pl.lit(None, dtype=pl.String)
         return pl.coalesce([pl.col(n).cast(pl.String) for n in names])
 
-    sub_from_stream = pl.col("stream").str.extract(r"^r/([^/]+)/")
+    # evaluated on the payload's own columns first: a CSV may have a `source` column too
+    picked = fields.select(**{k: pick(k) for k in _ALIASES[data_type]})
     base = pl.concat([ev.select("recv_ts_ns", "event_ts_ns", "source", "stream", "seq", "conn"),
-                      fields], how="horizontal")
+                      picked], how="horizontal")
     rows = base.select(
-        "recv_ts_ns", "source", "stream", "seq", "conn",
+        "recv_ts_ns", "source", "stream", "seq", "conn", "title", "body", "author",
         first_recv_ts_ns=pl.col("recv_ts_ns"),
-        id=_strip_kind(pick("id")),
+        id=_strip_kind(pl.col("id")),
         kind=pl.lit("submission" if data_type == "submissions" else "comment"),
-        subreddit=pl.coalesce(pick("subreddit"), sub_from_stream),
-        author=pick("author"),
-        created_ts_ns=_created_ns(pick("created")),
-        title=pick("title"),
-        body=pick("body"),
-        parent_id=_strip_kind(pick("parent_id")),
-        post_id=_strip_kind(pick("post_id")),
-        score=pick("score").cast(pl.Float64, strict=False).cast(pl.Int64),
+        subreddit=pl.coalesce(pl.col("subreddit"), pl.col("stream").str.extract(r"^r/([^/]+)/")),
+        created_ts_ns=_created_ns(pl.col("created")),
+        parent_id=_strip_kind(pl.col("parent_id")),
+        post_id=_strip_kind(pl.col("post_id")),
+        score=pl.col("score").cast(pl.Float64, strict=False).cast(pl.Int64),
     )
     return rows.filter(pl.col("id").is_not_null())
 
