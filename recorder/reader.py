@@ -43,6 +43,12 @@ def match_streams(patterns: Sequence[str] | None, known: Sequence[tuple[str, str
     return out
 
 
+def stream_pairs(table: pa.Table) -> set[tuple[str, str]]:
+    """Distinct (source, stream) pairs of a table, computed vectorised."""
+    keys = pc.unique(pc.binary_join_element_wise(table["source"], table["stream"], "\x00"))
+    return {tuple(k.split("\x00", 1)) for k in keys.to_pylist()}
+
+
 def _filter_expr(window: Window | None, streams: set[tuple[str, str]] | None):
     expr = None
 
@@ -135,17 +141,13 @@ class LogReader:
         except (OSError, pa.ArrowInvalid) as exc:
             raise CorruptSegmentError(f"segment {path}: unreadable ({exc})") from exc
 
-    def _journal_batches(self, expr, batch_rows: int) -> list[pa.Table]:
+    def _journal_tables(self) -> list[pa.Table]:
         """Acknowledged rows of open segments, sorted (they are not indexed yet)."""
         out = []
         for jpath in sorted((self.root / "journal").glob("*.journal")):
             _, batches, _ = read_journal(jpath)
-            if not batches:
-                continue
-            t = pa.Table.from_batches(batches, SCHEMA)
-            if expr is not None:
-                t = t.filter(expr)
-            if t.num_rows:
+            if batches:
+                t = pa.Table.from_batches(batches, SCHEMA)
                 out.append(t.take(pc.sort_indices(t, sort_keys=ORDER_KEYS)))
         return out
 
@@ -162,15 +164,20 @@ class LogReader:
         `include_open` also returns acknowledged rows of segments still being written (the
         live tail); those are read whole, so they are bounded by the segment size.
         """
-        exact = match_streams(streams, self.index.streams())
-        if exact is not None and not exact and not include_open:
+        journals = self._journal_tables() if include_open else []
+        known = set(self.index.streams())
+        for t in journals:
+            known.update(stream_pairs(t))
+        exact = match_streams(streams, sorted(known))
+        if exact is not None and not exact:
             return
         expr = _filter_expr(window, exact)
         cursors = [_Cursor(self._segment_batches(s, expr, batch_rows), exact)
                    for s in self.index.segments(window, exact)]
-        if include_open:
-            cursors += [_Cursor(iter(t.to_batches(max_chunksize=batch_rows)), exact)
-                        for t in self._journal_batches(expr, batch_rows)]
+        for t in journals:
+            t = t.filter(expr) if expr is not None else t
+            if t.num_rows:
+                cursors.append(_Cursor(iter(t.to_batches(max_chunksize=batch_rows)), exact))
         for chunk in _merge(cursors):
             if columns is not None:
                 chunk = chunk.select(list(columns))

@@ -87,26 +87,38 @@ class Clock:
             yield pa.Table.from_batches([batch])
 
     def _follow(self, lo: int, hi: int) -> Iterator[pa.Table]:
-        """Live tail: re-read the log (sealed + open journals) as it grows, never re-emitting."""
+        """Live tail: re-read the log (sealed + open journals) as it grows, never re-emitting.
+
+        Rows are complete up to the newest receipt time minus `live_lag` (writers append in
+        near receipt order). The window is complete once the log passes its end, or once data
+        has arrived, no writer holds an open segment and nothing new came for `live_lag`.
+        """
         cfg = self.cfg
         done_until = lo
-        idle_since = time.monotonic()
+        latest_seen = None
+        grew_at = time.monotonic()
         while done_until < hi:
-            reader = LogReader(self.reader.root)
-            tail = [pa.Table.from_batches([b]) for b in reader.read(
+            tail = [pa.Table.from_batches([b]) for b in LogReader(self.reader.root).read(
                 window=(done_until, hi), streams=self.streams, include_open=True)]
             latest = max((t["recv_ts_ns"][-1].as_py() for t in tail if t.num_rows), default=None)
-            # rows are complete up to `latest - live_lag` (writers append in near recv order)
-            safe = hi if latest is not None and latest >= hi else (
-                latest - cfg.live_lag_ns if latest is not None else done_until)
+            now = time.monotonic()
+            if latest is not None and (latest_seen is None or latest > latest_seen):
+                latest_seen, grew_at = latest, now
+            writers_open = any((self.reader.root / "journal").glob("*.journal"))
+            passed_end = latest is not None and latest >= hi
+            quiet = (latest_seen is not None and not writers_open
+                     and now - grew_at >= cfg.live_lag_ns / 1e9)
+            if passed_end or quiet:
+                safe = hi
+            else:
+                safe = latest - cfg.live_lag_ns if latest is not None else done_until
             if safe > done_until:
                 for t in tail:
                     t = t.filter(pc.less(t["recv_ts_ns"], safe))
                     if t.num_rows:
                         yield t
                 done_until = safe
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since > cfg.live_idle_timeout_s:
+            elif now - grew_at > cfg.live_idle_timeout_s:
                 raise TimeoutError(f"replay.live: no new events for {cfg.live_idle_timeout_s} s "
                                    f"(waiting at {done_until}, window ends {hi})")
             else:

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from recorder.reader import LogReader, match_streams
+from recorder.reader import LogReader, match_streams, stream_pairs
 from replay.clock import Clock, ClockConfig, window_bounds
 from replay.manifest import code_version, file_table_hash, package_versions, read_json, write_json
 from replay.stage import Chunk, Stage
@@ -179,8 +179,8 @@ def _restrict(chunk: Chunk, patterns) -> tuple[pa.Table, np.ndarray]:
     if ev.num_rows == 0:
         return ev, chunk.offsets
     keys = pc.binary_join_element_wise(ev["source"], ev["stream"], "\x00")
-    pairs = [tuple(k.split("\x00", 1)) for k in pc.unique(keys).to_pylist()]
-    wanted = match_streams(list(patterns), pairs)
+    pairs = stream_pairs(ev)
+    wanted = match_streams(list(patterns), sorted(pairs))
     if len(wanted) == len(pairs):
         return ev, chunk.offsets
     mask = pc.is_in(keys, value_set=pa.array([f"{a}\x00{b}" for a, b in sorted(wanted)], pa.string()))

@@ -78,9 +78,12 @@ class TapeStage:
             t = trades["event_ts_ns"].fill_null(trades["recv_ts_ns"]).to_numpy()
         else:
             t = trades["recv_ts_ns"].to_numpy()
+        # the normaliser returns log (recv) order; bars need the replay's time order
+        order = np.argsort(t, kind="stable")
+        t = t[order]
         step = np.clip(np.searchsorted(chunk.starts_ns, t, side="right") - 1, 0, chunk.n_steps - 1)
-        price = trades["price"].to_numpy()
-        out = bars(price, trades["qty"].to_numpy(), trades["is_buyer_maker"].to_numpy(), step,
+        price = trades["price"].to_numpy()[order]
+        out = bars(price, trades["qty"].to_numpy()[order], trades["is_buyer_maker"].to_numpy()[order], step,
                    chunk.n_steps, self._prev_price)
         if len(price):
             self._prev_price = float(price[-1])

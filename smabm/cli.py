@@ -5,27 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import orjson
 from omegaconf import OmegaConf
 
 from smabm.config import ConfigError, load_config
+from smabm.registry import COMMANDS
 
 log = logging.getLogger("smabm")
-
-COMMANDS: dict[str, Callable] = {}
-
-
-def command(name: str):
-    def deco(fn):
-        COMMANDS[name] = fn
-        return fn
-    return deco
-
-
-def _print_json(obj) -> None:
-    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS).decode() + "\n")
 
 
 def _parser() -> argparse.ArgumentParser:

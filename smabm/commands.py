@@ -6,7 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from recorder import verify as log_verify
-from smabm.cli import _print_json, command
+from smabm.registry import command
+from smabm.registry import print_json as _print_json
 
 console = Console(stderr=False)
 

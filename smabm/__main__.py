@@ -1,0 +1,5 @@
+import sys
+
+from smabm.cli import main
+
+sys.exit(main())
