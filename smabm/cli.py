@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("format", help="hftbacktest | cryptofeed | tardis | binance-vision | reddit")
     imp.add_argument("files", nargs="+", help="files to import (overrides may follow)")
     imp.add_argument("--keep-going", action="store_true", help="skip bad lines and report them")
+    imp.add_argument("--json", action="store_true", help="print one JSON object")
     lg = sub.add_parser("log", help="inspect and maintain the event log")
     lsub = lg.add_subparsers(dest="log_cmd", required=True, metavar="ACTION")
     for name, helptext in (("info", "streams, spans, counts, bytes"),
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true", help="print one JSON object")
     n = lsub.add_parser("normalize", help="derive typed tables (depth, trades, bbo, posts) from raw")
     n.add_argument("--force", action="store_true", help="rebuild every table")
+    n.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
