@@ -73,7 +73,7 @@ def decide_all(x, view, a_type, a_param, a_scratch, fn, states, sched, inv, open
     no = 0
     for k in range(n_agents):
         i = perm[k]
-        n = agent_orders(i, a_type[i], a_param[i], view, x, inv[i], open_, a_scratch, fn,
+        n = agent_orders(i, a_type[i], a_param, view, x, inv[i], open_, a_scratch, fn,
                          states[i], obuf)
         for j in range(n):
             o = out[no]

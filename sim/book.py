@@ -74,7 +74,9 @@ N_BIDS = 7
 N_ASKS = 8
 HMASK = 9
 POOL_CAP = 10
-META_SIZE = 11
+BID_TOTAL = 11  # resting size summed over all bid levels
+ASK_TOTAL = 12
+META_SIZE = 13
 
 # lev fields
 HEAD = 0
@@ -248,6 +250,7 @@ def _unlink(meta, lev, pool, slot):
     else:
         lev[si, li, TAIL] = prv
     lev[si, li, QTY] -= pool[slot, P_QTY]
+    meta[BID_TOTAL + si] -= pool[slot, P_QTY]
     if si == 0:
         meta[N_BIDS] -= 1
         if lev[0, li, HEAD] < 0 and meta[BEST_BID] == li:
@@ -272,6 +275,7 @@ def _append(meta, lev, pool, slot):
         lev[si, li, HEAD] = slot
     lev[si, li, TAIL] = slot
     lev[si, li, QTY] += pool[slot, P_QTY]
+    meta[BID_TOTAL + si] += pool[slot, P_QTY]
     if si == 0:
         meta[N_BIDS] += 1
         if meta[BEST_BID] < li:
@@ -411,6 +415,7 @@ def _match(meta, lev, pool, htab, ev, ne, src, oid, owner, side, limit, is_marke
         else:
             pool[slot, P_QTY] = mq - tq
             lev[osi, li, QTY] -= tq
+            meta[BID_TOTAL + osi] -= tq
     return rem, ne, False
 
 
@@ -511,6 +516,7 @@ def process_one(meta, lev, pool, htab, o, src, ev, ne):
         if price == oprice and qty <= oqty:
             pool[slot, P_QTY] = qty
             lev[_sidx(oside), oprice - meta[BASE], QTY] -= oqty - qty
+            meta[BID_TOTAL + _sidx(oside)] -= oqty - qty
             return _emit(ev, ne, MODIFIED, R_NONE, src, oid, owner, oside, price, qty)
         if not _fits_band(meta, lev, price):
             return _emit(ev, ne, REJECTED, R_OUT_OF_BAND, src, oid, owner, oside, price, qty)
@@ -541,11 +547,12 @@ def depth_levels(meta, lev, side, n_levels, px_out, qty_out):
     si = _sidx(side)
     li = meta[BEST_BID] if si == 0 else meta[BEST_ASK]
     k = 0
-    nl = meta[NLEV]
-    while 0 <= li < nl and k < n_levels:
+    left = meta[BID_TOTAL + si]  # stop once every resting lot is seen: no scan of empty band
+    while left > 0 and k < n_levels:
         if lev[si, li, HEAD] >= 0:
             px_out[k] = meta[BASE] + li
             qty_out[k] = lev[si, li, QTY]
+            left -= lev[si, li, QTY]
             k += 1
         li = li - 1 if si == 0 else li + 1
     return k
@@ -558,7 +565,8 @@ def resting_orders(meta, lev, pool):
     k = 0
     for si in range(2):
         li = meta[BEST_BID] if si == 0 else meta[BEST_ASK]
-        while 0 <= li < meta[NLEV]:
+        left = meta[N_BIDS + si]
+        while left > 0:
             slot = lev[si, li, HEAD]
             while slot >= 0:
                 out[k, 0] = pool[slot, P_SIDE]
@@ -567,6 +575,7 @@ def resting_orders(meta, lev, pool):
                 out[k, 3] = pool[slot, P_OWNER]
                 out[k, 4] = pool[slot, P_QTY]
                 k += 1
+                left -= 1
                 slot = pool[slot, P_NEXT]
             li = li - 1 if si == 0 else li + 1
     return out

@@ -24,13 +24,24 @@ from sim.agents.base import (
     V_LAST,
     V_MID,
 )
-from sim.book import BASE, BEST_ASK, BEST_BID, FREE_HEAD, N_LIVE, POOL_CAP, QTY, process_one
+from sim.book import (
+    BASE,
+    BEST_ASK,
+    BEST_BID,
+    FREE_HEAD,
+    N_LIVE,
+    POOL_CAP,
+    QTY,
+    depth_levels,
+    process_one,
+)
+from sim.orders import BUY, SELL
 from sim.streams import uniform
 
 MAX_ORDERS_PER_AGENT = 8
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def agent_orders(i, typ, p, view, x, inv, open_, scratch, fn, st, out):
     """Run agent i's rule; its orders land in out[:n]; returns n."""
     if typ == MARKET_MAKER:
@@ -44,7 +55,7 @@ def agent_orders(i, typ, p, view, x, inv, open_, scratch, fn, st, out):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_view(meta, lev, last_px, view):
     """Fill the market view vector from the book."""
     b = meta[BEST_BID]
@@ -77,6 +88,8 @@ def run_steps(t0, xs, step0, meta, lev, pool, htab, ev, obuf, a_type, a_param, a
     step's worst case; the caller grows them and calls again from the returned step.
     """
     view = np.empty(6, dtype=np.float64)
+    dpx = np.empty(depth_n, dtype=np.int64)
+    dq = np.empty(depth_n, dtype=np.int64)
     n_types = o_inv.shape[1]
     worst_orders = MAX_ORDERS_PER_AGENT * n_agents
     for t in range(t0, xs.shape[0]):
@@ -94,7 +107,7 @@ def run_steps(t0, xs, step0, meta, lev, pool, htab, ev, obuf, a_type, a_param, a
         for k in range(n_agents):
             i = perm[k]
             book_view(meta, lev, last_px, view)
-            no = agent_orders(i, a_type[i], a_param[i], view, x, inv[i], open_, a_scratch, fn,
+            no = agent_orders(i, a_type[i], a_param, view, x, inv[i], open_, a_scratch, fn,
                               states[i], obuf)
             for j in range(no):
                 ne = process_one(meta, lev, pool, htab, obuf[j], j, ev, 0)
@@ -106,22 +119,10 @@ def run_steps(t0, xs, step0, meta, lev, pool, htab, ev, obuf, a_type, a_param, a
         book_view(meta, lev, last_px, view)
         o_bid[t] = int(view[V_BID])
         o_ask[t] = int(view[V_ASK])
-        bd = 0
-        li = meta[BEST_BID]
-        c = 0
-        while li >= 0 and c < depth_n:
-            if lev[0, li, QTY] > 0:
-                bd += lev[0, li, QTY]
-                c += 1
-            li -= 1
-        ad = 0
-        li = meta[BEST_ASK]
-        c = 0
-        while 0 <= li < lev.shape[1] and c < depth_n and li >= 0:
-            if lev[1, li, QTY] > 0:
-                ad += lev[1, li, QTY]
-                c += 1
-            li += 1
+        bd = depth_levels(meta, lev, BUY, depth_n, dpx, dq)
+        bd = dq[:bd].sum()
+        ad = depth_levels(meta, lev, SELL, depth_n, dpx, dq)
+        ad = dq[:ad].sum()
         o_bdep[t] = bd
         o_adep[t] = ad
         o_last[t] = last_px

@@ -44,22 +44,22 @@ class Arbitrageur(TraderAgent):
     type_code = ARBITRAGEUR
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def act(i, p, view, x, inv, open_, scratch, fn, st, out, no):
-    if uniform(fn, st) >= p[4]:
+    if uniform(fn, st) >= p[i, 4]:
         return no
     ref = x[X_REF_MID]
     if ref != ref:
         return no
-    band = ref * (p[0] + p[1]) / 10_000.0
+    band = ref * (p[i, 0] + p[i, 1]) / 10_000.0
     ask = view[V_ASK]
     bid = view[V_BID]
     if ask >= 0 and ask < ref - band:
-        size = int(min(p[2], p[3] - inv))
+        size = int(min(p[i, 2], p[i, 3] - inv))
         if size > 0:
             return emit(out, no, LIMIT, BUY, IOC, i, int(ask), size, -1)
     elif bid >= 0 and bid > ref + band:
-        size = int(min(p[2], p[3] + inv))
+        size = int(min(p[i, 2], p[i, 3] + inv))
         if size > 0:
             return emit(out, no, LIMIT, SELL, IOC, i, int(bid), size, -1)
     return no

@@ -71,7 +71,7 @@ class InformedTrader(TraderAgent):
     type_code = INFORMED
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def act(i, p, view, x, inv, open_, scratch, fn, st, out, no):
     working = -1
     for k in range(MAX_OPEN):
@@ -79,11 +79,11 @@ def act(i, p, view, x, inv, open_, scratch, fn, st, out, no):
             working = k
     if working >= 0:
         scratch[i, 0] += 1.0
-        if scratch[i, 0] >= p[9]:
+        if scratch[i, 0] >= p[i, 9]:
             no = emit(out, no, CANCEL, 0, 0, i, 0, 0, open_[i, working, O_ID])
             clear_open(open_, i, working)
             working = -1
-    if uniform(fn, st) >= p[8]:
+    if uniform(fn, st) >= p[i, 8]:
         return no
     fund = x[X_FUNDAMENTAL]
     if fund != fund:
@@ -92,18 +92,18 @@ def act(i, p, view, x, inv, open_, scratch, fn, st, out, no):
     noise = normal(fn, st)
     if fund != fund or mid != mid:
         return no
-    edge = fund + p[0] * noise + p[1] * x[X_MOOD] - mid
-    if abs(edge) < p[2]:
+    edge = fund + p[i, 0] * noise + p[i, 1] * x[X_MOOD] - mid
+    if abs(edge) < p[i, 2]:
         return no
     side = BUY if edge > 0 else SELL
-    size = min(p[6], p[4] * math.ceil(abs(edge) / p[5]))
-    size = int(min(size, p[7] - side * inv))
+    size = min(p[i, 6], p[i, 4] * math.ceil(abs(edge) / p[i, 5]))
+    size = int(min(size, p[i, 7] - side * inv))
     if size <= 0:
         return no
     if working >= 0:
         no = emit(out, no, CANCEL, 0, 0, i, 0, 0, open_[i, working, O_ID])
         clear_open(open_, i, working)
-    if abs(edge) >= p[3]:
+    if abs(edge) >= p[i, 3]:
         return emit(out, no, MARKET, side, GTC, i, 0, size, -1)
     bid = int(view[V_BID])
     ask = int(view[V_ASK])

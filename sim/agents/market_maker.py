@@ -69,10 +69,10 @@ class MarketMaker(TraderAgent):
 
 
 @njit(cache=True)
-def half_spread(p, jitter, x):
-    """Half-spread in ticks for params p under exogenous state x."""
+def half_spread(p, i, jitter, x):
+    """Half-spread in ticks for agent i (params p[i]) under exogenous state x."""
     reg = min(max(int(x[X_REGIME]), 0), 2)
-    return p[0] * jitter * p[2 + reg] * (1.0 + p[1] * max(x[X_EPISTEMIC], 0.0))
+    return p[i, 0] * jitter * p[i, 2 + reg] * (1.0 + p[i, 1] * max(x[X_EPISTEMIC], 0.0))
 
 
 @njit(cache=True)
@@ -91,17 +91,17 @@ def _quote(i, side, px, sz, open_, out, no):
     return no
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def act(i, p, view, x, inv, open_, scratch, fn, st, out, no):
     fair = scratch[i, 0]
     mid = view[V_MID]
     if mid == mid:
-        fair = mid if fair != fair else fair + (1.0 - 0.5 ** (1.0 / p[8])) * (mid - fair)
+        fair = mid if fair != fair else fair + (1.0 - 0.5 ** (1.0 / p[i, 8])) * (mid - fair)
         scratch[i, 0] = fair
     if fair != fair:
         return no  # no two-sided market seen yet: nothing to quote around
-    half = half_spread(p, scratch[i, 1], x)
-    r = fair - p[5] * inv
+    half = half_spread(p, i, scratch[i, 1], x)
+    r = fair - p[i, 5] * inv
     bid = int(math.floor(r - half))
     ask = int(math.ceil(r + half))
     if ask <= bid:
@@ -111,7 +111,7 @@ def act(i, p, view, x, inv, open_, scratch, fn, st, out, no):
     if view[V_BID] >= 0 and ask <= view[V_BID]:
         ask = int(view[V_BID]) + 1
     bid = max(bid, 1)
-    bsz = int(min(p[6], p[7] - inv))
-    asz = int(min(p[6], p[7] + inv))
+    bsz = int(min(p[i, 6], p[i, 7] - inv))
+    asz = int(min(p[i, 6], p[i, 7] + inv))
     no = _quote(i, BUY, bid, bsz, open_, out, no)
     return _quote(i, SELL, ask, asz, open_, out, no)

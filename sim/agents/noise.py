@@ -71,18 +71,18 @@ class NoiseTrader(TraderAgent):
     type_code = NOISE
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def act(i, p, view, x, inv, open_, scratch, fn, st, out, no):
-    k = poisson(fn, st, p[0], int(p[8]))
+    k = poisson(fn, st, p[i, 0], int(p[i, 8]))
     if k == 0:
         return no
-    total = p[1] + p[2] + p[3]
-    p_buy = min(max(0.5 + p[4] * x[X_SENTIMENT], 0.05), 0.95)
+    total = p[i, 1] + p[i, 2] + p[i, 3]
+    p_buy = min(max(0.5 + p[i, 4] * x[X_SENTIMENT], 0.05), 0.95)
     pending = 0
     for _ in range(k):
         r = uniform(fn, st) * total
         side = BUY if uniform(fn, st) < p_buy else SELL
-        size = 1 + int(exponential(fn, st, p[6] - 1.0))
+        size = 1 + int(exponential(fn, st, p[i, 6] - 1.0))
         live = 0
         oldest = -1
         for s in range(MAX_OPEN):
@@ -90,8 +90,8 @@ def act(i, p, view, x, inv, open_, scratch, fn, st, out, no):
                 live += 1
                 if oldest < 0 or open_[i, s, O_ID] < open_[i, oldest, O_ID]:
                     oldest = s
-        if r < p[1]:
-            offset = int(exponential(fn, st, p[5]))
+        if r < p[i, 1]:
+            offset = int(exponential(fn, st, p[i, 5]))
             same = view[V_BID] if side == BUY else view[V_ASK]
             other = view[V_ASK] if side == BUY else view[V_BID]
             if same >= 0:
@@ -103,12 +103,12 @@ def act(i, p, view, x, inv, open_, scratch, fn, st, out, no):
             if anchor < 1:
                 continue  # no price reference at all yet
             px = max(anchor - side * offset, 1)
-            if live + pending >= p[7] and oldest >= 0:
+            if live + pending >= p[i, 7] and oldest >= 0:
                 no = emit(out, no, CANCEL, 0, 0, i, 0, 0, open_[i, oldest, O_ID])
                 clear_open(open_, i, oldest)
             no = emit(out, no, LIMIT, side, GTC, i, px, size, -1)
             pending += 1
-        elif r < p[1] + p[2]:
+        elif r < p[i, 1] + p[i, 2]:
             no = emit(out, no, MARKET, side, GTC, i, 0, size, -1)
         elif live > 0:
             pick = int(uniform(fn, st) * live)
