@@ -184,6 +184,11 @@ class LogReader:
             yield from chunk.to_batches(max_chunksize=batch_rows)
 
 
+def merge_sorted(sources: Sequence[Iterator[pa.RecordBatch]]) -> Iterator[pa.Table]:
+    """K-way merge of already-sorted batch streams into the log's total order."""
+    return _merge([_Cursor(iter(s), None) for s in sources])
+
+
 def _merge(cursors: list[_Cursor]) -> Iterator[pa.Table]:
     while True:
         for c in cursors:

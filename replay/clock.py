@@ -18,11 +18,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recorder.events import SCHEMA
-from recorder.reader import LogReader
+from recorder.reader import LogReader, match_streams, merge_sorted
 from replay.stage import Chunk
 
 EVENT_ORDER = [("_t", "ascending"), ("source", "ascending"), ("stream", "ascending"),
                ("seq", "ascending")]
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Replay streams matching `streams` shifted by `shift_ns` (recorded, never written back).
+
+    Lets a run pair sources recorded on different dates, e.g. a Reddit sample with a Binance
+    window; the log keeps the true times and the run manifest keeps the shift.
+    """
+
+    streams: tuple[str, ...]
+    shift_ns: int
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,7 @@ class ClockConfig:
     live_poll_s: float = 0.2
     live_lag_ns: int = 1_000_000_000
     live_idle_timeout_s: float = 60.0
+    align: tuple[Alignment, ...] = ()
 
     @property
     def n_steps(self) -> int:
@@ -57,6 +70,14 @@ def window_bounds(reader: LogReader, start_ns: int | None, end_ns: int | None,
     if hi <= lo:
         raise ValueError(f"replay.window: end ({hi}) must be after start ({lo})")
     return lo, hi
+
+
+def _shifted(batches: Iterator[pa.RecordBatch], shift_ns: int) -> Iterator[pa.RecordBatch]:
+    for b in batches:
+        t = pa.Table.from_batches([b])
+        t = t.set_column(2, "recv_ts_ns", pc.add(t["recv_ts_ns"], shift_ns))
+        t = t.set_column(3, "event_ts_ns", pc.add(t["event_ts_ns"], shift_ns))
+        yield from t.to_batches()
 
 
 class Clock:
@@ -81,10 +102,29 @@ class Clock:
         if cfg.time == "event":  # an event inside the window may be received outside it
             lo, hi = lo - cfg.lateness_ns, hi + cfg.lateness_ns
         if cfg.live:
+            if cfg.align:
+                raise ValueError("replay.align: not available with replay.live=true")
             yield from self._follow(lo, hi)
             return
-        for batch in self.reader.read(window=(lo, hi), streams=self.streams, batch_rows=self.batch_rows):
-            yield pa.Table.from_batches([batch])
+        if not cfg.align:
+            for batch in self.reader.read(window=(lo, hi), streams=self.streams, batch_rows=self.batch_rows):
+                yield pa.Table.from_batches([batch])
+            return
+        known = self.reader.streams()
+        wanted = match_streams(self.streams, known) if self.streams is not None else set(known)
+        sources, claimed = [], set()
+        for a in cfg.align:
+            mine = (match_streams(a.streams, known) & wanted) - claimed
+            claimed |= mine
+            if mine:
+                sources.append(_shifted(self.reader.read(
+                    window=(lo - a.shift_ns, hi - a.shift_ns), streams=[f"{s}:{t}" for s, t in sorted(mine)],
+                    batch_rows=self.batch_rows), a.shift_ns))
+        rest = sorted(wanted - claimed)
+        if rest:
+            sources.append(self.reader.read(window=(lo, hi), streams=[f"{s}:{t}" for s, t in rest],
+                                            batch_rows=self.batch_rows))
+        yield from merge_sorted(sources)
 
     def _follow(self, lo: int, hi: int) -> Iterator[pa.Table]:
         """Live tail: re-read the log (sealed + open journals) as it grows, never re-emitting.

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from recorder.reader import LogReader, match_streams, stream_pairs
-from replay.clock import Clock, ClockConfig, window_bounds
+from replay.clock import Alignment, Clock, ClockConfig, window_bounds
 from replay.manifest import code_version, file_table_hash, package_versions, read_json, write_json
 from replay.stage import Chunk, Stage
 from replay.timeparse import duration_ns, time_ns
@@ -56,9 +56,13 @@ class RunContext:
 
 def clock_config(cfg: DictConfig, reader: LogReader, streams) -> ClockConfig:
     r = cfg.replay
+    align = tuple(_alignment(a, i) for i, a in enumerate(r.align or ()))
     start = time_ns(r.window.start, "replay.window.start")
     end = time_ns(r.window.end, "replay.window.end")
-    start, end = window_bounds(reader, start, end, streams)
+    known = reader.streams()
+    shifted = set().union(*(match_streams(a.streams, known) for a in align)) if align else set()
+    own = sorted(match_streams(streams, known) - shifted)  # an open window spans unshifted streams
+    start, end = window_bounds(reader, start, end, [f"{s}:{t}" for s, t in own] or streams)
     speed = None if str(r.speed) == "max" else float(r.speed)
     if speed is not None and speed <= 0:
         raise ValueError(f"replay.speed={r.speed!r}: expected max or a positive number")
@@ -69,7 +73,17 @@ def clock_config(cfg: DictConfig, reader: LogReader, streams) -> ClockConfig:
         lateness_ns=duration_ns(r.lateness, "replay.lateness"), chunk_steps=int(r.chunk_steps),
         speed=speed, live=bool(r.live), live_poll_s=duration_ns(r.live_poll, "replay.live_poll") / 1e9,
         live_lag_ns=duration_ns(r.live_lag, "replay.live_lag"),
-        live_idle_timeout_s=duration_ns(r.live_idle_timeout, "replay.live_idle_timeout") / 1e9)
+        live_idle_timeout_s=duration_ns(r.live_idle_timeout, "replay.live_idle_timeout") / 1e9,
+        align=align)
+
+
+def _alignment(a: DictConfig, i: int) -> Alignment:
+    name = f"replay.align[{i}]"
+    try:
+        streams, src, dst = list(a.streams), a.from_time, a.to_time
+    except (AttributeError, KeyError):
+        raise ValueError(f"{name}: expected {{streams: [...], from_time: ..., to_time: ...}}") from None
+    return Alignment(tuple(streams), time_ns(dst, f"{name}.to_time") - time_ns(src, f"{name}.from_time"))
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -148,7 +148,7 @@ def test_live_tail_equals_offline_replay(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", script, str(log)], env=env)
     try:
         live = run_replay(cfg_for(log, tmp_path / "live", "replay.live=true", f"replay.window.start={start}",
-                                  f"replay.window.end={end}", "replay.live_poll=50ms", "replay.live_lag=0.5s",
+                                  f"replay.window.end={end}", "replay.live_poll=50ms", "replay.live_lag=2s",
                                   "replay.live_idle_timeout=30s"), progress=False)
     finally:
         proc.wait(timeout=60)
