@@ -108,10 +108,16 @@ def binary_ranges(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.B
     np.cumsum(lengths, out=offsets[1:])
     if offsets[-1] >= 2**31:
         raise ValueError("block too large for one binary array (over 2 GiB of payload)")
-    mark = np.zeros(len(arr) + 1, np.int8)
-    mark[starts] += 1
-    mark[ends] -= 1
-    keep = np.cumsum(mark[:-1], dtype=np.int8).view(np.bool_)
+    # keep = runs of (gap, range) lengths: False over each gap, True over each range
+    runs = np.empty(2 * n + 1, np.int64)
+    runs[1::2] = lengths
+    prev_ends = np.zeros(n, np.int64)
+    prev_ends[1:] = ends[:-1]
+    runs[0:-1:2] = starts - prev_ends
+    runs[-1] = len(arr) - (ends[-1] if n else 0)
+    flags = np.zeros(2 * n + 1, np.bool_)
+    flags[1::2] = True
+    keep = np.repeat(flags, runs)
     data = arr[keep]
     return pa.BinaryArray.from_buffers(
         pa.binary(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)])
@@ -183,8 +189,7 @@ def inner_name(path: Path) -> str:
     return path.name
 
 
-def iter_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES,
-                truncations: list[Truncation] | None = None) -> Iterator[Block]:
+def iter_blocks(path: Path, block_bytes: int, truncations: list[Truncation]) -> Iterator[Block]:
     """Blocks of whole lines; a stream ending early is appended to `truncations`.
 
     The partial line the stream ends inside is not yielded: it is the truncated line.
@@ -207,8 +212,6 @@ def iter_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES,
             block = Block(bytes(buf[: cut + 1]), first_line)
             first_line += block.n_newlines
             yield block
-        if truncations is None:
-            raise
         truncations.append(Truncation(first_line, t.reason))
         return
     if buf:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recorder.events import Kind
 from recorder.importers.binance_frames import event_ms, snapshot_stream, source_for
@@ -64,34 +65,42 @@ def read(fi: FileImport) -> None:
                   * len(state.pending))
 
 
+def _prefix(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised `<digits> ` prefix of each line: (space position, integer value, valid)."""
+    spaces = np.flatnonzero(arr == 32)
+    i = np.searchsorted(spaces, starts)
+    sp = spaces[np.minimum(i, len(spaces) - 1)] if len(spaces) else np.zeros_like(starts)
+    width = sp - starts
+    valid = (i < len(spaces)) & (sp < ends) & (width > 0) & (width <= 19)
+    value = np.zeros(len(starts), np.int64)
+    for j in range(19):
+        m = valid & (j < width)
+        if not m.any():
+            break
+        digit = arr[np.minimum(starts + j, len(arr) - 1)].astype(np.int64) - 48
+        valid &= ~m | ((digit >= 0) & (digit <= 9))
+        value = np.where(m, value * 10 + digit, value)
+    return sp, value, valid
+
+
 def _read_block(fi: FileImport, block: Block, st: _State) -> None:
     starts, ends, linenos = block.lines()
-    data = block.data
-    mv = memoryview(data)
+    mv = memoryview(block.data)
     n = len(starts)
-    ts = np.zeros(n, np.int64)
-    ev = np.zeros(n, np.int64)
-    ev_null = np.ones(n, np.bool_)
-    pay = np.zeros(n, np.int64)
+    sp, ts, prefix_ok = _prefix(block.arr, starts, ends)
+    ev: list[int | None] = [None] * n
     ok = np.zeros(n, np.bool_)
     streams: list[str | None] = [None] * n
     snap = np.zeros(n, np.bool_)
-    bad: list[int] = []
-    why: list[str] = []
+    bad: list[int] = np.flatnonzero(~prefix_ok).tolist()
+    why: list[str] = ["expected '<local_ts> <json>'"] * len(bad)
     resolved: list[_Pending] = []
     loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError
-    for k, (a, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-        sp = data.find(b" ", a, e)
+    todo = np.flatnonzero(prefix_ok)
+    for k, a, e in zip(todo.tolist(), (sp[todo] + 1).tolist(), ends[todo].tolist(), strict=True):
         try:
-            if sp <= a:
-                raise ValueError
-            ts[k] = int(data[a:sp])
-        except ValueError:
-            bad.append(k)
-            why.append("expected '<local_ts> <json>'")
-            continue
-        try:
-            d = loads(mv[sp + 1 : e])
+            d = loads(mv[a:e])
         except JSONDecodeError as exc:
             bad.append(k)
             why.append(f"invalid JSON ({exc})")
@@ -104,29 +113,18 @@ def _read_block(fi: FileImport, block: Block, st: _State) -> None:
         if type(stream) is str:
             inner = d.get("data")
             if type(inner) is dict:
-                t = event_ms(inner)
-                if t is not None:
-                    ev[k] = t
-                    ev_null[k] = False
+                t = inner.get("E")
+                if type(t) is not int:
+                    t = inner.get("T")
+                ev[k] = t if type(t) is int else None
                 if "@depth" in stream:
-                    sym = stream.split("@", 1)[0]
-                    st.symbols.add(sym)
-                    if st.futures is None and "pu" in inner:
-                        st.futures = "depth updates carry 'pu'"
-                    u = inner.get("u")
-                    if type(u) is int:
-                        st.last_u[sym] = u
-                    for p in st.pending:
-                        p.symbol = _closest_symbol(st.last_u, p.lid)
-                    resolved.extend(st.pending)
-                    st.pending.clear()
+                    _depth_seen(st, stream, inner, resolved)
             streams[k] = stream
         elif "lastUpdateId" in d:
             lid = d["lastUpdateId"]
             t = event_ms(d)
             if t is not None:
                 ev[k] = t
-                ev_null[k] = False
                 st.futures = st.futures or "depth snapshots carry 'E'"
             sym = d.get("symbol")
             if type(sym) is str:
@@ -136,14 +134,13 @@ def _read_block(fi: FileImport, block: Block, st: _State) -> None:
                 streams[k] = snapshot_stream(_closest_symbol(st.last_u, lid))
             else:
                 st.pending.append(_Pending(int(linenos[k]), int(ts[k]), t, lid,
-                                           bytes(mv[sp + 1 : e])))
+                                           bytes(mv[a:e])))
                 continue
             snap[k] = True
         else:
             bad.append(k)
             why.append("neither a combined-stream envelope nor a REST depth snapshot")
             continue
-        pay[k] = sp + 1
         ok[k] = True
     _check_units(fi, st, ts, ok, linenos, bad, why)
     fi.reject(linenos[bad], why)
@@ -153,14 +150,31 @@ def _read_block(fi: FileImport, block: Block, st: _State) -> None:
         _add_resolved(fi, st, resolved)
     idx = np.flatnonzero(ok)
     scale = NS_PER[unit_name(st.unit)] if st.unit is not None else 1
+    ev_ns = pa.array([ev[i] for i in idx.tolist()], pa.int64())
     fi.add(
         source=st.source,
         stream=[streams[i] for i in idx.tolist()],
         recv_ns=ts[idx] * scale,
-        event_ns=pa.array(ev[idx] * 1_000_000, pa.int64(), mask=ev_null[idx]),
+        event_ns=pc.multiply(ev_ns, 1_000_000),
         kind=np.where(snap[idx], Kind.SNAPSHOT.value, Kind.MESSAGE.value).tolist(),
-        payload=binary_ranges(block.arr, pay[idx], ends[idx]),
+        payload=binary_ranges(block.arr, sp[idx] + 1, ends[idx]),
     )
+
+
+def _depth_seen(st: _State, stream: str, inner: dict, resolved: list[_Pending]) -> None:
+    """A depth update: remember its symbol's last update id; name any waiting snapshot."""
+    sym = stream.split("@", 1)[0]
+    st.symbols.add(sym)
+    if st.futures is None and "pu" in inner:
+        st.futures = "depth updates carry 'pu'"
+    u = inner.get("u")
+    if type(u) is int:
+        st.last_u[sym] = u
+    if st.pending:
+        for p in st.pending:
+            p.symbol = _closest_symbol(st.last_u, p.lid)
+        resolved.extend(st.pending)
+        st.pending.clear()
 
 
 def _check_units(fi: FileImport, st: _State, ts: np.ndarray, ok: np.ndarray,
