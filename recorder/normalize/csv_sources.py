@@ -104,7 +104,7 @@ def _wide_snapshot(part: pl.DataFrame, cols: pl.DataFrame, route: Route,
              for i in sorted({i for s, i, _ in found if s == side})]
     prices = pl.concat_list([_f64(pl.col(found[(s, i, "price")])) for s, i in order])
     amounts = pl.concat_list([_f64(pl.col(found[(s, i, "amount")])) for s, i in order])
-    sides = pl.lit(pl.Series([[0 if s == "bids" else 1 for s, _ in order]], dtype=pl.List(pl.Int8)))
+    sides = pl.lit([0 if s == "bids" else 1 for s, _ in order], dtype=pl.List(pl.Int8))
     wide = _frame(part, cols, route, **depth_common, is_snapshot=pl.lit(True),
                   _px=prices, _qty=amounts, _side=sides)
     rows = (wide.explode(["_px", "_qty", "_side"])

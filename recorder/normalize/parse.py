@@ -17,7 +17,7 @@ import pyarrow as pa
 from recorder.normalize import binance, csv_sources, reddit
 from recorder.normalize.csv_records import HeaderKey, decode_groups, headers_from_markers
 from recorder.normalize.routes import Route, route, stream_key
-from recorder.normalize.tables import TABLES, conform, empty
+from recorder.normalize.tables import LOG_ORDER, TABLES, conform, empty, order_keys
 
 _BINANCE = {"depth": binance.depth, "trades": binance.trades, "bbo": binance.bbo,
             "klines": binance.klines}
@@ -64,15 +64,17 @@ def _is_json(ev: pl.DataFrame) -> pl.Series:
 
 
 def parse_events(raw: pl.DataFrame | pa.Table, tables: Iterable[str] | None = None,
-                 headers: Mapping[HeaderKey, str] | None = None) -> Parsed:
+                 headers: Mapping[HeaderKey, str] | None = None, scan: bool = True) -> Parsed:
     """Normalise `raw` (log schema) into each requested table, sorted in log order.
 
     `headers` adds CSV headers of conns whose connect marker lies outside `raw` (an earlier
-    segment of the same import).
+    segment of the same import). `scan=False` decodes Binance JSON with polars only (the
+    reference path; the compiled scanner must give the same rows).
     """
     tables = check_tables(tables)
     if isinstance(raw, pa.Table):
         raw = pl.from_arrow(raw)
+    raw = raw.sort(LOG_ORDER)  # a segment is sorted already: then this costs nothing
     routes = routes_of(raw)
     all_headers = {**(headers or {}), **headers_from_markers(raw)}
     data = raw.filter(pl.col("kind").is_in(["message", "snapshot"]))
@@ -86,28 +88,32 @@ def parse_events(raw: pl.DataFrame | pa.Table, tables: Iterable[str] | None = No
         for k, r in mine:
             by_family.setdefault(r.family, []).append((k, r))
         for family, items in by_family.items():
-            parts += _parse_family(table, family, items, data, all_headers, out)
+            parts += _parse_family(table, family, items, data, all_headers, out, scan)
         parts = [p for p in parts if p.height]
-        if parts:
-            rows = pl.concat(parts, how="vertical")
-            out.tables[table] = conform(table, rows)
+        if len(parts) == 1:
+            out.tables[table] = conform(table, parts[0])
+        elif parts:
+            rows = pl.concat([conform(table, p) for p in parts], how="vertical")
+            out.tables[table] = rows.sort(order_keys(table), maintain_order=True)
     return out
 
 
 def _parse_family(table: str, family: str, items: list[tuple[tuple[str, str], Route]],
-                  data: pl.DataFrame, headers: Mapping[HeaderKey, str], out: Parsed
-                  ) -> list[pl.DataFrame]:
+                  data: pl.DataFrame, headers: Mapping[HeaderKey, str], out: Parsed,
+                  scan: bool) -> list[pl.DataFrame]:
     keys = ["\x00".join(k) for k, _ in items]
     ev = data.filter(stream_key().is_in(keys))
     if ev.height == 0:
         return []
     if family == "binance":
-        meta = pl.DataFrame({"source": [k[0] for k, _ in items], "stream": [k[1] for k, _ in items],
-                             "market": [r.market for _, r in items],
-                             "stream_symbol": [r.symbol for _, r in items],
-                             "data_type": [r.data_type for _, r in items]})
-        ev = ev.join(meta, on=["source", "stream"], how="left", maintain_order="left")
-        rows, skipped = _BINANCE[table](ev)
+        key = stream_key()
+        ev = ev.with_columns(
+            market=key.replace_strict(keys, [r.market for _, r in items], return_dtype=pl.String),
+            stream_symbol=key.replace_strict(keys, [r.symbol for _, r in items],
+                                             return_dtype=pl.String),
+            data_type=key.replace_strict(keys, [r.data_type for _, r in items],
+                                         return_dtype=pl.String))
+        rows, skipped = _BINANCE[table](ev, scan)
         out.skipped[table] += skipped
         return [rows]
     parts = []

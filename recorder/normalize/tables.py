@@ -111,6 +111,5 @@ def empty(table: str) -> pl.DataFrame:
 
 
 def conform(table: str, df: pl.DataFrame) -> pl.DataFrame:
-    """Columns in schema order and types, sorted in log order."""
-    schema = SCHEMAS[table]
-    return df.select([pl.col(c).cast(t) for c, t in schema.items()]).sort(order_keys(table))
+    """Columns in schema order and types (row order is the caller's business)."""
+    return df.select([pl.col(c).cast(t) for c, t in SCHEMAS[table].items()])
