@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from recorder.events import events_table
-from recorder.normalize import TABLE_VERSIONS, normalize, read_table
+from recorder.normalize import TABLE_VERSIONS, conn_headers, normalize, read_table
 from recorder.normalize.cache import output_relpath
 from recorder.writer import LogWriter
 
@@ -181,6 +181,8 @@ def test_csv_header_found_in_an_earlier_segment(tmp_path):
     write(tmp_path, "imp", marker_and_records.slice(0, 1), marker_and_records.slice(1))
     c = read_table(tmp_path, "posts").collect()
     assert c["id"].to_list() == ["nlz22qh", "nlz5j82"]
+    key = ("reddit", "r/cryptocurrency/comments", "file:0123456789abcdef")
+    assert conn_headers(tmp_path) == {key: REDDIT_HEADER.decode()}
     assert c["created_ts_ns"].to_list() == [1761725686 * 10**9, 1761727830 * 10**9]
     assert c["score"].to_list() == [4, 1] and c["post_id"].to_list() == ["1oiyq9d"] * 2
 

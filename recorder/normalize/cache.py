@@ -215,6 +215,17 @@ def normalize(root: str | Path, tables: Iterable[str] | None = None, force: bool
     return normalize_segments(root, None, tables, force, progress)
 
 
+def conn_headers(root: str | Path) -> dict[HeaderKey, str]:
+    """CSV header of every (source, stream, conn) in the log, for `parse_events(headers=...)`
+    on batches that do not hold their connect markers (replay chunks of CSV imports)."""
+    root = Path(root)
+    index = LogIndex(root)
+    try:
+        return _all_headers(root, index.segments())
+    finally:
+        index.close()
+
+
 def output_files(root: Path, table: str, segments: list[SegmentInfo]) -> list[Path]:
     """Existing outputs of `table` for `segments` (segments with no rows have none)."""
     files = [root / output_relpath(table, s.path) for s in segments]

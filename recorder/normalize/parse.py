@@ -77,7 +77,6 @@ def parse_events(raw: pl.DataFrame | pa.Table, tables: Iterable[str] | None = No
     raw = raw.sort(LOG_ORDER)  # a segment is sorted already: then this costs nothing
     routes = routes_of(raw)
     all_headers = {**(headers or {}), **headers_from_markers(raw)}
-    data = raw.filter(pl.col("kind").is_in(["message", "snapshot"]))
     out = Parsed({t: empty(t) for t in tables}, {t: 0 for t in tables})
     for table in tables:
         mine = [(k, r) for k, r in routes.items() if r.table == table]
@@ -88,7 +87,7 @@ def parse_events(raw: pl.DataFrame | pa.Table, tables: Iterable[str] | None = No
         for k, r in mine:
             by_family.setdefault(r.family, []).append((k, r))
         for family, items in by_family.items():
-            parts += _parse_family(table, family, items, data, all_headers, out, scan)
+            parts += _parse_family(table, family, items, raw, all_headers, out, scan)
         parts = [p for p in parts if p.height]
         if len(parts) == 1:
             out.tables[table] = conform(table, parts[0])
@@ -99,10 +98,11 @@ def parse_events(raw: pl.DataFrame | pa.Table, tables: Iterable[str] | None = No
 
 
 def _parse_family(table: str, family: str, items: list[tuple[tuple[str, str], Route]],
-                  data: pl.DataFrame, headers: Mapping[HeaderKey, str], out: Parsed,
+                  raw: pl.DataFrame, headers: Mapping[HeaderKey, str], out: Parsed,
                   scan: bool) -> list[pl.DataFrame]:
     keys = ["\x00".join(k) for k, _ in items]
-    ev = data.filter(stream_key().is_in(keys))
+    # one filter (one copy of the payloads) per family: data events of the routed streams
+    ev = raw.filter(pl.col("kind").is_in(["message", "snapshot"]) & stream_key().is_in(keys))
     if ev.height == 0:
         return []
     if family == "binance":
