@@ -1,0 +1,1 @@
+"""Live Binance recorder (combined streams + REST snapshots)."""

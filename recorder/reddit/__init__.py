@@ -1,0 +1,1 @@
+"""Live Reddit recorder (PRAW listings, edits, rate limits)."""
