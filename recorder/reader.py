@@ -49,7 +49,8 @@ def stream_pairs(table: pa.Table) -> set[tuple[str, str]]:
     return {tuple(k.split("\x00", 1)) for k in keys.to_pylist()}
 
 
-def _filter_expr(window: Window | None, streams: set[tuple[str, str]] | None):
+def _filter_expr(window: Window | None, streams: set[tuple[str, str]] | None,
+                 kinds: Sequence[str] | None = None):
     expr = None
 
     def both(a, b):
@@ -65,6 +66,8 @@ def _filter_expr(window: Window | None, streams: set[tuple[str, str]] | None):
         names = sorted({s for _, s in streams})
         sources = sorted({s for s, _ in streams})
         expr = both(expr, ds.field("stream").isin(names) & ds.field("source").isin(sources))
+    if kinds is not None:
+        expr = both(expr, ds.field("kind").isin(list(kinds)))
     return expr
 
 
@@ -158,10 +161,12 @@ class LogReader:
         batch_rows: int = 65_536,
         columns: Sequence[str] | None = None,
         include_open: bool = False,
+        kinds: Sequence[str] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Yield record batches of the window in (recv_ts, source, stream, seq) order.
 
-        `include_open` also returns acknowledged rows of segments still being written (the
+        `kinds` keeps only those event kinds (e.g. ["connect"]). `include_open` also returns
+        acknowledged rows of segments still being written (the
         live tail); those are read whole, so they are bounded by the segment size.
         """
         journals = self._journal_tables() if include_open else []
@@ -171,7 +176,7 @@ class LogReader:
         exact = match_streams(streams, sorted(known))
         if exact is not None and not exact:
             return
-        expr = _filter_expr(window, exact)
+        expr = _filter_expr(window, exact, kinds)
         cursors = [_Cursor(self._segment_batches(s, expr, batch_rows), exact)
                    for s in self.index.segments(window, exact)]
         for t in journals:

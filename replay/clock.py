@@ -75,8 +75,8 @@ def window_bounds(reader: LogReader, start_ns: int | None, end_ns: int | None,
 def _shifted(batches: Iterator[pa.RecordBatch], shift_ns: int) -> Iterator[pa.RecordBatch]:
     for b in batches:
         t = pa.Table.from_batches([b])
-        t = t.set_column(2, "recv_ts_ns", pc.add(t["recv_ts_ns"], shift_ns))
-        t = t.set_column(3, "event_ts_ns", pc.add(t["event_ts_ns"], shift_ns))
+        t = t.set_column(2, SCHEMA.field("recv_ts_ns"), pc.add(t["recv_ts_ns"], shift_ns))
+        t = t.set_column(3, SCHEMA.field("event_ts_ns"), pc.add(t["event_ts_ns"], shift_ns))
         yield from t.to_batches()
 
 

@@ -52,6 +52,15 @@ class RunContext:
                              "e.g. binance.spot:btcusdt")
         self.source, self.symbol = source, symbol.lower()
         self.seed = int(cfg.seed)
+        self._ready: list[Callable[[], None]] = []
+
+    def when_ready(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the window is resolved (e.g. warm a book up to the window start)."""
+        self._ready.append(hook)
+
+    def ready(self) -> None:
+        for hook in self._ready:
+            hook()
 
 
 def clock_config(cfg: DictConfig, reader: LogReader, streams) -> ClockConfig:
@@ -133,6 +142,7 @@ def run_replay(cfg: DictConfig, out: Path | None = None, progress: bool = True) 
     patterns = sorted({p for s in stages for p in s.streams})
     ccfg = clock_config(cfg, reader, patterns)
     ctx.clock = ccfg
+    ctx.ready()
     segments = reader.segments(window=(ccfg.start_ns - ccfg.lateness_ns, ccfg.end_ns + ccfg.lateness_ns),
                                streams=patterns)
     if out.exists():

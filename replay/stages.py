@@ -2,12 +2,126 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+import logging
 
+import polars as pl
+import pyarrow as pa
+from omegaconf import DictConfig, OmegaConf
+
+from recorder.normalize.csv_records import headers_from_markers
+from recorder.normalize.parse import parse_events
+from replay.book import MARKET_SOURCES, BookStage
 from replay.pipeline import RunContext, register
 from replay.tape import TapeStage
+from replay.timeparse import duration_ns
+
+log = logging.getLogger("smabm.replay")
+SOURCE_MARKETS = {v: k for k, v in MARKET_SOURCES.items()}
+WARMUP_LOOKBACK_NS = 60_000_000_000  # diffs can precede the snapshot they straddle
 
 
 @register("tape")
 def tape(cfg: DictConfig, ctx: RunContext) -> TapeStage:
     return TapeStage([f"{ctx.source}:{ctx.symbol}@trade"], time=str(cfg.replay.time))
+
+
+@register("book")
+def book(cfg: DictConfig, ctx: RunContext) -> BookStage:
+    if ctx.source not in SOURCE_MARKETS:
+        raise ValueError(
+            f"replay.instrument={cfg.replay.instrument!r}: the book needs a Binance source "
+            f"({', '.join(sorted(SOURCE_MARKETS))})"
+        )
+    b = cfg.replay.book
+    return BookStage(
+        ctx.symbol,
+        SOURCE_MARKETS[ctx.source],
+        int(b.depth_levels),
+        source=ctx.source,
+        time=str(cfg.replay.time),
+    )
+
+
+def warm_up_book(stage: BookStage, ctx: RunContext) -> None:
+    """Bring the book to the window start from the last snapshot before it."""
+    start = ctx.clock.start_ns
+    if not ctx.reader.segments(window=(None, start), streams=[stage.streams[1]]):
+        return
+    last = None
+    for batch in ctx.reader.read(window=(None, start), streams=[stage.streams[1]], columns=["recv_ts_ns"]):
+        if batch.num_rows:
+            last = batch.column(0)[-1].as_py()
+    if last is None:
+        return
+    raw = [b for b in ctx.reader.read(window=(last - WARMUP_LOOKBACK_NS, start), streams=list(stage.streams))]
+    if raw:
+        depth = parse_events(pa.Table.from_batches(raw), tables=("depth",)).tables["depth"]
+        stage.warm_up(depth.filter(pl.col("symbol") == stage.symbol))
+        log.info("book warm-up from snapshot at %d: %d rows", last, depth.height)
+
+
+@register("sentiment")
+def sentiment(cfg: DictConfig, ctx: RunContext):
+    from models.sentiment import ScoreCache, SentimentModel
+    from replay.sentiment_stage import SentimentStage
+
+    s = cfg.models.sentiment
+    model = SentimentModel.load(str(s.model), max_length=int(s.max_length))
+    cache = ScoreCache(str(s.cache)) if s.cache else None
+    markers = list(ctx.reader.read(streams=list(s.streams), kinds=["connect"]))
+    headers = headers_from_markers(pl.from_arrow(pa.Table.from_batches(markers))) if markers else {}
+    return SentimentStage(
+        model,
+        list(s.streams),
+        T=int(s.T),
+        seed=ctx.seed,
+        sampled_layers=int(s.sampled_layers),
+        latency_ns=duration_ns(s.latency, "models.sentiment.latency", allow_zero=True),
+        half_life_ns=duration_ns(s.half_life, "models.sentiment.half_life"),
+        step_ns=duration_ns(cfg.replay.step, "replay.step"),
+        cache=cache,
+        batch_size=int(s.batch_size),
+        headers=headers,
+    )
+
+
+@register("regimes")
+def regimes(cfg: DictConfig, ctx: RunContext):
+    from replay.regimes_stage import RegimesStage, usable_config
+
+    values = OmegaConf.to_container(cfg.models.regimes, resolve=True)
+    if str(cfg.models.sentiment.model) == "lexicon":  # a lexicon has no uncertainty to load on mood
+        values["blocks"] = {b: [x for x in s if x != "sentiment_unc"] for b, s in values["blocks"].items()}
+        log.info("regimes: models/sentiment=lexicon gives no uncertainty; 'sentiment_unc' dropped")
+    return RegimesStage(usable_config(values, list(cfg.replay.stages)))
+
+
+@register("sim")
+def sim(cfg: DictConfig, ctx: RunContext):
+    from replay.book_levels import depth_rows_before, levels_at
+    from replay.sim_stage import SimStage
+    from sim.backtest import BacktestVenue
+    from sim.exog import Shock
+    from sim.latency import ConstantLatency
+    from sim.queue_models import make_queue_model
+
+    s = OmegaConf.to_container(cfg.sim, resolve=True)
+    if "book" not in cfg.replay.stages:
+        raise ValueError("replay.stages: 'sim' needs 'book' before it (the real book seeds and prices it)")
+    engine = dict(s["engine"])
+    n_levels = int(engine.pop("initial_levels"))
+    sym = f"{ctx.source}:{ctx.symbol}"
+    streams = [f"{sym}@depth*", f"{sym}@snapshot"]
+
+    def seed_levels(t_ns: int):
+        return levels_at(depth_rows_before(ctx.reader, streams, streams[1], t_ns), ctx.symbol, n_levels)
+
+    venue = None
+    if s["mode"] == "backtest":
+        queue = dict(s["backtest"]["queue"])
+        venue = BacktestVenue(make_queue_model(queue.pop("model"), **queue),
+                              ConstantLatency(int(s["backtest"]["latency_ns"])))
+    shocks = (Shock(**s["shock"]),) if s["shock"] else ()
+    needs = [n for n in ("book", "sentiment", "regimes") if n in cfg.replay.stages]
+    return SimStage(engine=engine, agents=s["agents"], seed=ctx.seed, mode=s["mode"], shocks=shocks,
+                    needs=needs, levels_at=seed_levels, trade_stream=f"{sym}@trade", venue=venue)

@@ -10,7 +10,7 @@ _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_00
 _DUR = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ns|us|µs|ms|s|min|m|h|d)\s*$")
 
 
-def duration_ns(value: str | int | float, name: str) -> int:
+def duration_ns(value: str | int | float, name: str, allow_zero: bool = False) -> int:
     """`100ms` -> 100_000_000; a bare number is seconds. Errors name the setting."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         ns = int(round(float(value) * 1e9))
@@ -19,7 +19,7 @@ def duration_ns(value: str | int | float, name: str) -> int:
         if not m:
             raise ValueError(f"{name}={value!r}: expected a duration like 100ms, 1s, 1min")
         ns = int(round(float(m.group(1)) * _UNITS[m.group(2)]))
-    if ns <= 0:
+    if ns < 0 or (ns == 0 and not allow_zero):
         raise ValueError(f"{name}={value!r}: must be positive")
     return ns
 

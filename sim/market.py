@@ -36,6 +36,14 @@ from sim.synthetic import MAX_ORDERS_PER_AGENT, run_steps
 MODES = ("synthetic", "backtest")
 
 
+def step_columns() -> list[str]:
+    """Names of the per-step output columns (besides step and ts_ns), in output order."""
+    cols = ["best_bid", "best_ask", "mid", "spread", "bid_depth", "ask_depth", "last_price"]
+    for name in TYPE_NAMES:
+        cols += [f"inventory_{name}", f"pnl_{name}"]
+    return cols
+
+
 class MarketModel(mesa.Model):
     """One simulated venue with market makers, informed, noise traders and arbitrageurs."""
 
@@ -209,10 +217,10 @@ class MarketModel(mesa.Model):
         self._blocks.append(out)
 
     # outputs -------------------------------------------------------------------------------
-    def outputs(self) -> dict[str, dict[str, np.ndarray]]:
-        """Tables {"steps", "trades", "agents"}, each {column: numpy array}, for Parquet."""
+    def _steps_table(self, blocks: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Per-step columns in prices and quantities (not ticks and lots) of `blocks`."""
         tick, lot = self.engine.tick_size, self.engine.lot_size
-        cat = {k: np.concatenate([b[k] for b in self._blocks]) if self._blocks else
+        cat = {k: np.concatenate([b[k] for b in blocks]) if blocks else
                np.zeros((0, len(TYPE_NAMES)) if k in ("inv", "pnl") else 0)
                for k in ("step", "ts_ns", "bid", "ask", "bid_depth", "ask_depth", "last", "inv",
                          "pnl")}
@@ -227,6 +235,16 @@ class MarketModel(mesa.Model):
         for j, name in enumerate(TYPE_NAMES):
             steps[f"inventory_{name}"] = cat["inv"][:, j] * lot
             steps[f"pnl_{name}"] = cat["pnl"][:, j] * self.quote_per_tick_lot
+        return steps
+
+    def last_steps(self) -> dict[str, np.ndarray]:
+        """Step columns of the latest `run`/`step` block: what a replay writes per chunk."""
+        return self._steps_table(self._blocks[-1:])
+
+    def outputs(self) -> dict[str, dict[str, np.ndarray]]:
+        """Tables {"steps", "trades", "agents"}, each {column: numpy array}, for Parquet."""
+        tick, lot = self.engine.tick_size, self.engine.lot_size
+        steps = self._steps_table(self._blocks)
         tr = self._trades[: self._nt]
         names = np.array(TYPE_NAMES + ("real_market",))
         taker, maker = tr[:, 4], tr[:, 5]
@@ -237,8 +255,8 @@ class MarketModel(mesa.Model):
             "taker_type": names[np.where(taker >= 0, self.a_type[taker], len(TYPE_NAMES))],
             "maker_type": names[np.where(maker >= 0, self.a_type[maker], len(TYPE_NAMES))],
         }
-        first_step = cat["step"][0] if cat["step"].size else 0
-        trades["ts_ns"] = cat["ts_ns"][tr[:, 0] - first_step] if tr.size else np.zeros(0, np.int64)
+        first_step = steps["step"][0] if steps["step"].size else 0
+        trades["ts_ns"] = steps["ts_ns"][tr[:, 0] - first_step] if tr.size else np.zeros(0, np.int64)
         acc = self.accounts
         last_mid = steps["mid"][-1] if steps["mid"].size else np.nan
         mark = last_mid if np.isfinite(last_mid) else self._last_px * tick

@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_cfg = _pop_cfg_flag(argv)
     overrides, positional = split_overrides(argv)
     args = _parser().parse_args(positional)
+    args.overrides = overrides
     try:
         cfg = load_config(overrides)
     except ConfigError as exc:

@@ -86,7 +86,8 @@ def import_cmd(cfg, args) -> int:
 
     report = import_files(cfg.log.root, args.format, args.files,
                           keep_going=bool(args.keep_going or cfg["import"].keep_going),
-                          tz=cfg["import"].tz, market=cfg["import"].market, progress=not args.json)
+                          tz=cfg["import"].tz, market=cfg["import"].market, symbol=cfg["import"].symbol,
+                          data_type=cfg["import"].data_type, progress=not args.json)
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -110,29 +111,28 @@ def normalize_cmd(cfg, args) -> int:
 
 @command("demo")
 def demo_cmd(cfg, args) -> int:
-    """The README's main job on the embedded default: bundled real sample -> log -> replay."""
+    """The README's main job on the embedded default: bundled real samples -> log -> replay."""
     from recorder.importers import import_files
     from recorder.normalize import normalize
+    from replay.manifest import read_json
     from replay.pipeline import run_replay
+    from smabm.config import load_config
 
-    root = cfg.demo.root
-    console.rule("1. import the bundled real sample into a local Parquet log")
-    report = import_files(root, cfg.demo.format, [cfg.demo.sample], progress=True)
-    console.print(report.to_text(), markup=False)
+    cfg = load_config([f"log.root={cfg.demo.root}", *cfg.demo.overrides, *args.overrides])
+    root = cfg.log.root
+    console.rule("1. import the bundled real samples into a local Parquet log")
+    for item in cfg.demo.imports:
+        report = import_files(root, item.format, list(item.files), tz=item.tz, progress=True)
+        console.print(report.to_text(), markup=False)
     console.rule("2. the log")
     console.print(_info_table(log_verify.info(root)))
     res = log_verify.verify(root)
     _print_verify(res)
-    console.rule("3. normalised tables")
+    console.rule("3. normalised tables (cached beside the log)")
     d = normalize(root, progress=True).as_dict()
-    console.print(f"rows per table: {d['rows'] or 'up to date'}")
-    console.rule("4. replay the window through the stages")
-    from omegaconf import OmegaConf
-
-    run_cfg = OmegaConf.merge(cfg, {"log": {"root": root}})
-    out = run_replay(run_cfg, progress=True)
-    from replay.manifest import read_json
-
+    console.print(f"rows derived per table: {d['rows'] or 'all up to date'}")
+    console.rule("4. replay: " + " -> ".join(cfg.replay.stages))
+    out = run_replay(cfg, progress=True)
     manifest = read_json(out / "manifest.json")
     for name, o in manifest["outputs"].items():
         console.print(f"  {name}: {o['rows']:,} rows, sha256 {o['sha256'][:16]}…")
