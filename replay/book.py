@@ -186,7 +186,7 @@ def _next_bid(p, regs, win, ok, oq):
         if win[0, idx] > 0:
             return lo + idx
         idx -= 1
-    if regs[R_OLO] > 99:
+    if regs[R_OLO] > 0:
         return _ovf_extreme(0, ok, oq, 0, min(lo, p), True)
     return NO_BID
 
