@@ -29,10 +29,16 @@ def tail(brokers: str, topics: Sequence[str], start_ns: int, *, poll_ms: int = 2
     poll's rows, per partition in offset order (a stream is one partition: its order is kept).
     """
     loop = asyncio.new_event_loop()
-    consumer = AIOKafkaConsumer(bootstrap_servers=brokers, enable_auto_commit=False,
-                                group_id=None, **client_kwargs(kafka_cfg))
+    security = client_kwargs(kafka_cfg)
+
+    async def make() -> AIOKafkaConsumer:
+        c = AIOKafkaConsumer(bootstrap_servers=brokers, enable_auto_commit=False,
+                             group_id=None, **security)
+        await c.start()
+        return c
+
+    consumer = loop.run_until_complete(make())
     try:
-        loop.run_until_complete(consumer.start())
         loop.run_until_complete(_seek(consumer, topics, start_ns))
         idle_since = time.monotonic()
         while True:

@@ -5,10 +5,11 @@ committed under tests/data/binance) on `ws://127.0.0.1:PORT/stream?streams=a/b/c
 `GET /api/v3/depth` (also `/fapi/v1/depth`, `/dapi/v1/depth`). Like a live exchange it has one
 feed position: frames sent while a client is disconnected are lost to it. `speed` scales the
 original pacing; `speed=None` sends as fast as the clients read (the feed then waits for a
-client). Snapshots: before the feed passes the recording's own REST snapshot, that body is
-served verbatim; afterwards the book is rebuilt server-side (the recording's snapshot plus
-every diff up to the feed position) and served with `lastUpdateId` = the last applied `u`, so
-a client that re-snapshots after a gap can sync by update ids.
+client); `min_clients` holds the feed until that many are connected. Snapshots: before the
+feed passes the recording's own REST snapshot, that body is served verbatim; afterwards the
+book is rebuilt server-side (the recording's snapshot plus every diff up to the feed position)
+and served with `lastUpdateId` = the last applied `u`, so a client that re-snapshots after a
+gap can sync by update ids.
 
 Faults, callable from any thread: `disconnect()`, `drop(n)` (skip n depth frames: update-id
 gaps), `malformed(n)` (n truncated frames), `stall(seconds)`, `slow(delay_s, frames)`,
@@ -117,10 +118,12 @@ class LocalExchange:
     """`with LocalExchange(files) as ex:` -> `ex.ws_url`, `ex.rest_url(market)`, faults."""
 
     def __init__(self, files: list[str | Path], *, speed: float | None = 1.0,
-                 line_limit: int | None = None, futures: bool = False) -> None:
+                 line_limit: int | None = None, futures: bool = False,
+                 min_clients: int = 1) -> None:
         self.recording = Recording.load(files, line_limit)
         self.speed = speed
         self.futures = futures
+        self.min_clients = min_clients
         self.clients: list[_Client] = []
         self.connections = 0
         self.sent = 0
@@ -138,7 +141,7 @@ class LocalExchange:
         self._applied: dict[str, int] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._ready = threading.Event()
+        self._pumping = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> LocalExchange:
@@ -242,7 +245,8 @@ class LocalExchange:
         client = _Client(ws, streams)
         self.clients.append(client)
         self.connections += 1
-        self._any_client.set()
+        if len(self.clients) >= self.min_clients or self._pumping:
+            self._any_client.set()
         try:
             await ws.wait_closed()
         finally:
@@ -254,6 +258,7 @@ class LocalExchange:
     async def _pump(self) -> None:
         frames = self.recording.frames
         await self._any_client.wait()
+        self._pumping = True
         ts0 = frames[0].ts if frames else 0
         t0 = time.monotonic()
         for i, f in enumerate(frames):
