@@ -186,7 +186,7 @@ class SentimentStage:
         if self._texts:
             out["texts"] = pl.concat(self._texts).to_arrow()
         if self._by_sub:
-            out["by_subreddit"] = pl.concat(self._by_sub).to_arrow()
+            out["by_subreddit"] = pl.concat(self._by_sub).sort("step", "subreddit").to_arrow()
         if self.cache is not None:
             self.cache.flush()
         return out

@@ -9,15 +9,14 @@ import pyarrow as pa
 from omegaconf import DictConfig, OmegaConf
 
 from recorder.normalize.csv_records import headers_from_markers
-from recorder.normalize.parse import parse_events
 from replay.book import MARKET_SOURCES, BookStage
+from replay.book_levels import depth_rows_before
 from replay.pipeline import RunContext, register
 from replay.tape import TapeStage
 from replay.timeparse import duration_ns
 
 log = logging.getLogger("smabm.replay")
 SOURCE_MARKETS = {v: k for k, v in MARKET_SOURCES.items()}
-WARMUP_LOOKBACK_NS = 60_000_000_000  # diffs can precede the snapshot they straddle
 
 
 @register("tape")
@@ -33,31 +32,18 @@ def book(cfg: DictConfig, ctx: RunContext) -> BookStage:
             f"({', '.join(sorted(SOURCE_MARKETS))})"
         )
     b = cfg.replay.book
-    return BookStage(
-        ctx.symbol,
-        SOURCE_MARKETS[ctx.source],
-        int(b.depth_levels),
-        source=ctx.source,
-        time=str(cfg.replay.time),
-    )
+    stage = BookStage(ctx.symbol, SOURCE_MARKETS[ctx.source], int(b.depth_levels), source=ctx.source,
+                      time=str(cfg.replay.time))
+    ctx.when_ready(lambda: warm_up_book(stage, ctx))
+    return stage
 
 
 def warm_up_book(stage: BookStage, ctx: RunContext) -> None:
     """Bring the book to the window start from the last snapshot before it."""
-    start = ctx.clock.start_ns
-    if not ctx.reader.segments(window=(None, start), streams=[stage.streams[1]]):
-        return
-    last = None
-    for batch in ctx.reader.read(window=(None, start), streams=[stage.streams[1]], columns=["recv_ts_ns"]):
-        if batch.num_rows:
-            last = batch.column(0)[-1].as_py()
-    if last is None:
-        return
-    raw = [b for b in ctx.reader.read(window=(last - WARMUP_LOOKBACK_NS, start), streams=list(stage.streams))]
-    if raw:
-        depth = parse_events(pa.Table.from_batches(raw), tables=("depth",)).tables["depth"]
+    depth = depth_rows_before(ctx.reader, list(stage.streams), stage.streams[1], ctx.clock.start_ns)
+    if depth.height:
         stage.warm_up(depth.filter(pl.col("symbol") == stage.symbol))
-        log.info("book warm-up from snapshot at %d: %d rows", last, depth.height)
+        log.info("book warm-up to the window start: %d depth rows, valid=%s", depth.height, stage.valid)
 
 
 @register("sentiment")
@@ -98,7 +84,7 @@ def regimes(cfg: DictConfig, ctx: RunContext):
 
 @register("sim")
 def sim(cfg: DictConfig, ctx: RunContext):
-    from replay.book_levels import depth_rows_before, levels_at
+    from replay.book_levels import levels_at
     from replay.sim_stage import SimStage
     from sim.backtest import BacktestVenue
     from sim.exog import Shock
