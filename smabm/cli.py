@@ -37,6 +37,20 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="replay a window of the log through the configured stages")
     rp.add_argument("--verify", metavar="RUN_DIR", help="re-run RUN_DIR's config and compare output hashes")
     rp.add_argument("--json", action="store_true", help="print one JSON object")
+    cb = sub.add_parser("check-book", help="rebuild the L2 book and compare it with every bookTicker")
+    cb.add_argument("--json", action="store_true", help="print one JSON object")
+    se = sub.add_parser("sentiment", help="sentiment model tools")
+    ssub = se.add_subparsers(dest="sentiment_cmd", required=True, metavar="ACTION")
+    sc = ssub.add_parser("score", help="score the texts of a file (lines, or a CSV/Parquet column)")
+    sc.add_argument("file")
+    sc.add_argument("--out", help="output .parquet or .csv (default: FILE.scores.parquet)")
+    sc.add_argument("--column", default="text", help="text column of a CSV/Parquet file")
+    sc.add_argument("--label-column", help="labels to evaluate against (accuracy, macro-F1, ECE)")
+    sc.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    tr = sub.add_parser("train-sentiment", help="fine-tune the default MiniLM model (seeded)")
+    tr.add_argument("train_csv")
+    tr.add_argument("valid_csv")
+    tr.add_argument("--out", default="models/sentiment/weights", help="weights directory to write")
     n = lsub.add_parser("normalize", help="derive typed tables (depth, trades, bbo, posts) from raw")
     n.add_argument("--force", action="store_true", help="rebuild every table")
     n.add_argument("--json", action="store_true", help="print one JSON object")
@@ -80,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from smabm import commands  # noqa: F401  (registers the subcommands)
 
-    key = args.cmd if args.cmd != "log" else f"log {args.log_cmd}"
+    sub_action = {"log": "log_cmd", "sentiment": "sentiment_cmd"}.get(args.cmd)
+    key = f"{args.cmd} {getattr(args, sub_action)}" if sub_action else args.cmd
     try:
         return int(COMMANDS[key](cfg, args) or 0)
     except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:

@@ -138,3 +138,49 @@ def demo_cmd(cfg, args) -> int:
         console.print(f"  {name}: {o['rows']:,} rows, sha256 {o['sha256'][:16]}…")
     console.print(f"run directory: {out}  (re-check with: smabm replay --verify {out})")
     return 0 if res["ok"] else 1
+
+
+@command("check-book")
+def check_book_cmd(cfg, args) -> int:
+    from replay.check_book import check_book
+    from replay.timeparse import time_ns
+
+    w = cfg.replay.window
+    window = (time_ns(w.start, "replay.window.start"), time_ns(w.end, "replay.window.end"))
+    res = check_book(cfg.log.root, window=window if any(v is not None for v in window) else None)
+    if args.json:
+        _print_json({k: res[k] for k in ("compared", "match_pct", "crossed", "gaps")} | res)
+    else:
+        pct = "n/a" if res["match_pct"] is None else f"{res['match_pct']:.4f}%"
+        console.print(f"check-book: {res['compared']:,} bookTicker updates compared, match {pct}, "
+                      f"crossed {res['crossed']}, gaps {res['gaps']}")
+        for note in res.get("notes", []):
+            console.print(f"  note: {note}", markup=False)
+    return 0 if res["match_pct"] in (None, 100.0) else 1
+
+
+@command("sentiment score")
+def sentiment_score_cmd(cfg, args) -> int:
+    from models.sentiment import score_file
+
+    s = cfg.models.sentiment
+    out = args.out or f"{args.file}.scores.parquet"
+    summary = score_file(args.file, out, model=str(s.model), text_column=args.column,
+                         label_column=args.label_column, T=int(s.T), seed=int(cfg.seed),
+                         sampled_layers=int(s.sampled_layers), max_length=int(s.max_length),
+                         cache_path=s.cache, batch_size=int(s.batch_size))
+    if args.json:
+        _print_json(summary)
+    else:
+        console.print(f"scored {summary.get('count')} texts -> {out}")
+        console.print(summary)
+    return 0
+
+
+@command("train-sentiment")
+def train_sentiment_cmd(cfg, args) -> int:
+    from models.sentiment import train_sentiment
+
+    info = train_sentiment(args.train_csv, args.valid_csv, args.out, seed=int(cfg.seed))
+    _print_json(info)
+    return 0
