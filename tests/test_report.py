@@ -265,3 +265,25 @@ def test_resample_keeps_last_price_and_sums_flows():
     np.testing.assert_array_equal(b.volume, [3, 3, 3, 1])
     np.testing.assert_array_equal(b.signed_volume, [3, 12, 21, 9])
     np.testing.assert_array_equal(b.spread, [1, 4, 5, 5])
+
+
+def test_trade_file_gives_order_signs(tmp_path):
+    """Real Binance futures trades (Tardis sample): the side column becomes trade signs."""
+    trades = Path(__file__).parent / "data" / "tardis" / \
+        "tardis_binance-futures_BTCUSDT_trades_20200222_head500.csv.gz"
+    doc = _json(report_prices(trades, out=tmp_path))
+    assert doc["source"]["columns"] == {"time": "timestamp", "price": "price", "volume": "amount",
+                                        "side": "side"}
+    assert doc["source"]["series"]["real"]["start"] == "2020-02-22T00:00:02.111Z"
+    facts = {f["name"]: f for f in doc["facts"]}
+    assert facts["order_sign_memory"]["detail"]["n"] == 500
+    assert 0.2 < facts["order_sign_memory"]["value"] < 0.9      # long memory of real order flow
+    df = pl.read_csv(trades).with_columns(pl.col("side").str.replace("sell", "short"))
+    df.write_csv(tmp_path / "bad.csv")
+    with pytest.raises(PriceFileError, match=r"bad.csv: column 'side': side 'short' is not buy or sell"):
+        load_prices(tmp_path / "bad.csv")
+    flags = df.with_columns((pl.col("side") == "short").alias("is_buyer_maker")).drop("side")
+    flags.write_parquet(tmp_path / "m.parquet")
+    ps = load_prices(tmp_path / "m.parquet")
+    assert ps.side_col == "is_buyer_maker"
+    np.testing.assert_array_equal(ps.side, np.where(df["side"].to_numpy() == "short", -1.0, 1.0))

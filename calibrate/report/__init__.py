@@ -80,10 +80,14 @@ def report_prices(path: str | Path, time_col: str | None = None, price_col: str 
     `<file stem>-report` beside the file."""
     path = Path(path)
     ps = load_prices(path, time_col, price_col)
-    real = _bars(MarketSeries(ps.price, t_ns=ps.t_ns, volume=ps.volume), bar)
+    signed = None
+    if ps.side is not None:   # trades: signed volume per row (or the sign alone without volume)
+        signed = ps.side * (ps.volume if ps.volume is not None else 1.0)
+    real = _bars(MarketSeries(ps.price, t_ns=ps.t_ns, volume=ps.volume, signed_volume=signed,
+                              signs=ps.side), bar)
     stem = path.name.split(".")[0]
+    cols = {"time": ps.time_col, "price": ps.price_col, "volume": ps.volume_col, "side": ps.side_col}
     source = {"kind": "prices", "path": str(path), "bar": bar, "dropped_rows": ps.dropped,
-              "columns": {"time": ps.time_col, "price": ps.price_col}
-              | ({"volume": ps.volume_col} if ps.volume_col else {})}
+              "columns": {k: v for k, v in cols.items() if v is not None}}
     return write_report(real, None, source, out, path.parent / f"{stem}-report",
                         f"Stylized facts: {path.name}", bands, params)

@@ -19,6 +19,8 @@ TIME_NAMES = ("t_ns", "timestamp", "time", "datetime", "date", "open_time", "ts"
 PRICE_NAMES = ("close", "price_close", "adj close", "adj_close", "last_price", "price", "mid",
                "last", "vwap")
 VOLUME_NAMES = ("volume", "qty", "quantity", "amount")
+SIDE_NAMES = ("side", "taker_side", "aggressor_side", "is_buyer_maker", "buyer_maker")
+BUY_WORDS, SELL_WORDS = ("buy", "b", "bid"), ("sell", "s", "ask")
 
 
 class PriceFileError(ValueError):
@@ -34,6 +36,8 @@ class PriceSeries:
     price_col: str
     volume_col: str | None
     dropped: int          # rows without a price or time
+    side: np.ndarray | None = None     # per-trade aggressor sign (+1 buy, -1 sell, 0 unknown)
+    side_col: str | None = None
 
 
 def read_table(path: Path) -> pl.DataFrame:
@@ -119,6 +123,20 @@ def to_ns(col: pl.Series, path: Path) -> np.ndarray:
     raise PriceFileError(f"{path}: column {name!r}: type {dt} is not a time")
 
 
+def trade_side(col: pl.Series, path: Path) -> np.ndarray:
+    """+1 buyer-initiated, -1 seller-initiated, 0 unknown. A boolean `*buyer_maker` column is
+    Binance's `m` (true = the seller was the aggressor); text columns say buy/sell."""
+    if col.dtype == pl.Boolean:
+        m = col.to_numpy()
+        return np.where(col.is_null().to_numpy(), 0.0, np.where(m, -1.0, 1.0))
+    s = col.cast(pl.String).str.strip_chars().str.to_lowercase()
+    buy, sell = s.is_in(BUY_WORDS).fill_null(False), s.is_in(SELL_WORDS).fill_null(False)
+    other = s.filter(~buy & ~sell & s.is_not_null() & (s != "unknown") & (s != ""))
+    if len(other):
+        raise PriceFileError(f"{path}: column {col.name!r}: side {other[0]!r} is not buy or sell")
+    return np.where(buy.to_numpy(), 1.0, np.where(sell.to_numpy(), -1.0, 0.0))
+
+
 def load_prices(path: str | Path, time_col: str | None = None,
                 price_col: str | None = None) -> PriceSeries:
     """The file's (time, price[, volume]) sorted by time (stable), rows missing either dropped."""
@@ -149,7 +167,10 @@ def load_prices(path: str | Path, time_col: str | None = None,
     volume = None
     if vc is not None and vc not in (tc, pc) and df.schema[vc].is_numeric():
         volume = df[vc].cast(pl.Float64).fill_null(np.nan).to_numpy()[ok]
+    sc = _pick(df, path, None, SIDE_NAMES, "side", "")
+    side = None if sc is None else trade_side(df[sc], path)[ok]
     t, price = t[ok], price[ok]
     order = np.argsort(t, kind="stable")
     return PriceSeries(t[order], price[order], None if volume is None else volume[order],
-                       tc, pc, vc if volume is not None else None, int((~ok).sum()))
+                       tc, pc, vc if volume is not None else None, int((~ok).sum()),
+                       None if side is None else side[order], sc)
