@@ -5,9 +5,11 @@
 DATA_DIR holds hftbacktest-format recordings (`<local_ts> <frame json>` per line, gzip; one
 line is the REST snapshot), default ../shared/data/hftbacktest_examples. Each file becomes a
 raw event table in memory (not timed), then the timed part is `parse_events(raw, ["depth",
-"trades"])`: JSON decode, level explode, decimal parse, sort. The headline runs polars on one
-thread (POLARS_MAX_THREADS=1, set in a child process before polars loads); a 2-thread figure
-follows. Baselines in the same run, same files:
+"trades"])` (compiled scanner; then again with `scan=False`, polars' JSON decoder only).
+The headline runs polars on one thread (POLARS_MAX_THREADS=1, set in a child process before
+polars loads); a 2-thread figure follows. CPU time is printed beside wall time: on a shared
+machine another process's load stretches wall time, not this process's CPU time.
+Baselines in the same run, same files:
   (1) a per-line `json.loads` Python row builder emitting the same depth and trade rows;
   (2) hftbacktest's `hftbacktest.data.utils.binancefutures.convert` on the USD-M files
       (it reads the gzip file itself, so the ratio is also given against our file-to-rows
@@ -105,6 +107,17 @@ def worker(files: list[Path], repeat: int) -> None:
     emit(figure="ours_total", threads=threads, rows=rows_all, wall_s=round(wall_all, 4),
          cpu_s=round(cpu_all, 4), rows_per_s_wall=round(rows_all / wall_all),
          rows_per_s_cpu=round(rows_all / cpu_all))
+    # the same parse with the compiled scanner off: polars' JSON decoder only (reference path)
+    rows_ref, wall_ref, cpu_ref = 0, 0.0, 0.0
+    for f in files:
+        raw = raw_table(f)
+        wall, cpu, parsed = best_of(
+            lambda raw=raw: parse_events(raw, ["depth", "trades"], scan=False), repeat)
+        rows_ref += parsed.tables["depth"].height + parsed.tables["trades"].height
+        wall_ref, cpu_ref = wall_ref + wall, cpu_ref + cpu
+    emit(figure="polars_decoder_total", threads=threads, rows=rows_ref,
+         wall_s=round(wall_ref, 4), cpu_s=round(cpu_ref, 4),
+         rows_per_s_wall=round(rows_ref / wall_ref), rows_per_s_cpu=round(rows_ref / cpu_ref))
 
 
 def python_rows(path: Path) -> list[tuple]:
@@ -173,7 +186,7 @@ def main() -> None:
             rec = json.loads(line)
             if rec["figure"] == "ours_total":
                 ours[threads] = rec
-            else:
+            elif rec["figure"] == "ours_file":
                 per_file[(threads, rec["file"])] = rec
 
     py_rows, py_wall, py_cpu = 0, 0.0, 0.0

@@ -48,8 +48,7 @@ def routes_of(raw: pl.DataFrame) -> dict[tuple[str, str], Route]:
 
 def needs_outside_headers(raw: pl.DataFrame) -> bool:
     """True when a CSV conn in `raw` has no connect marker in `raw` itself."""
-    csv_streams = [k for k, r in routes_of(raw).items() if r.family in ("vision", "tardis")
-                   or r.family == "reddit"]
+    csv_streams = {k for k, r in routes_of(raw).items() if r.family != "binance"}
     if not csv_streams:
         return False
     known = headers_from_markers(raw)
@@ -74,7 +73,7 @@ def parse_events(raw: pl.DataFrame | pa.Table, tables: Iterable[str] | None = No
     tables = check_tables(tables)
     if isinstance(raw, pa.Table):
         raw = pl.from_arrow(raw)
-    raw = raw.sort(LOG_ORDER)  # a segment is sorted already: then this costs nothing
+    raw = raw.sort(LOG_ORDER)  # segments and replay chunks arrive sorted: then this is cheap
     routes = routes_of(raw)
     all_headers = {**(headers or {}), **headers_from_markers(raw)}
     out = Parsed({t: empty(t) for t in tables}, {t: 0 for t in tables})
