@@ -37,7 +37,9 @@ def iso(ns: int | None) -> str | None:
 
 def _scan(root: Path, paths: list[str], columns: list[str]) -> pl.LazyFrame:
     if not paths:
-        return pl.LazyFrame(schema={c: pl.String for c in columns})
+        from recorder.events import SCHEMA
+
+        return pl.LazyFrame(schema=pl.Schema(pl.from_arrow(SCHEMA.empty_table()).schema)).select(columns)
     return pl.scan_parquet([str(root / p) for p in paths], hive_partitioning=False).select(columns)
 
 
