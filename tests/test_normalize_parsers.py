@@ -15,6 +15,8 @@ import math
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recorder.events import events_table
 from recorder.normalize import parse_events
@@ -352,3 +354,39 @@ def test_reddit_json_submission():
 def test_unknown_table_is_a_clear_error():
     with pytest.raises(ValueError, match=r"normalize.tables: unknown table\(s\) \['book'\]"):
         parse_events(raw([SPOT_DEPTH]), ["book"])
+
+
+def test_scanner_falls_back_to_polars_on_payloads_it_does_not_read():
+    # Derived from SPOT_TRADE: the price written with an exponent (valid JSON, odd decimal).
+    recv, p = SPOT_TRADE
+    odd = (recv + 1, p.replace(b'"p":"61837.63000000"', b'"p":"6.183763e4"'))
+    lines = [SPOT_TRADE, odd]
+    fast = parse_events(raw(lines), ["trades"]).tables["trades"]
+    ref = parse_events(raw(lines), ["trades"], scan=False).tables["trades"]
+    assert fast.equals(ref)
+    assert fast["price"].to_list() == [61837.63, 61837.63]
+
+
+def test_invalid_json_names_the_stream():
+    recv, p = SPOT_TRADE
+    with pytest.raises(ValueError, match=r"normalize trades from binance.spot:btcusdt@trade: "):
+        parse_events(raw([(recv, p[:-5])], stream="btcusdt@trade"), ["trades"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**7), st.integers(0, 10**8), st.integers(0, 8),
+                          st.integers(0, 6)), min_size=1, max_size=20))
+def test_scanned_decimals_equal_correctly_rounded_floats(values):
+    """Decimal strings as Binance writes them (with trailing zeros) -> Python's float().
+
+    At most 15 significant digits, so the scanner (not its fallback) reads every batch."""
+    texts = []
+    for whole, frac, digits, zeros in values:
+        f = str(frac % 10**digits).rjust(digits, "0") if digits else ""
+        texts.append(f"{whole}.{f}{'0' * zeros}" if digits or zeros else str(whole))
+    payloads = [(1 + i, f'{{"u":{i},"s":"BTCUSDT","b":"{t}","B":"{t}","a":"{t}","A":"1"}}'
+                 .encode()) for i, t in enumerate(texts)]
+    b = parse_events(raw(payloads, stream="btcusdt@bookTicker"), ["bbo"]).tables["bbo"]
+    assert b["bid_px"].to_list() == [float(t) for t in texts]
+    ref = parse_events(raw(payloads, stream="btcusdt@bookTicker"), ["bbo"], scan=False)
+    assert b.equals(ref.tables["bbo"])

@@ -112,7 +112,12 @@ def _parse_family(table: str, family: str, items: list[tuple[tuple[str, str], Ro
                                              return_dtype=pl.String),
             data_type=key.replace_strict(keys, [r.data_type for _, r in items],
                                          return_dtype=pl.String))
-        rows, skipped = _BINANCE[table](ev, scan)
+        try:
+            rows, skipped = _BINANCE[table](ev, scan)
+        except pl.exceptions.PolarsError as exc:
+            names = ", ".join(sorted(f"{a}:{b}" for (a, b), _ in items))
+            raise ValueError(f"normalize {table} from {names}: {str(exc).splitlines()[0]} "
+                             "(a payload that is not the expected Binance JSON)") from exc
         out.skipped[table] += skipped
         return [rows]
     parts = []
