@@ -26,7 +26,7 @@ class Fact:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": _num(self.value), "band": _band(self.band),
-                "pass": self.passed, "reason": self.reason, "detail": _plain(self.detail)}
+                "pass": self.passed, "reason": self.reason, "detail": plain(self.detail)}
 
 
 def in_band(value: float, band: Band | None) -> bool | None:
@@ -65,14 +65,14 @@ def _band(b: Band | None) -> list[float | None] | None:
     return None if b is None else [None if x is None else float(x) for x in b]
 
 
-def _plain(obj: Any) -> Any:
+def plain(obj: Any) -> Any:
     """JSON-ready copy: numpy scalars/arrays to Python, non-finite floats to None."""
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
+        return [plain(v) for v in obj]
     if hasattr(obj, "tolist"):
-        return _plain(obj.tolist())
+        return plain(obj.tolist())
     if isinstance(obj, bool) or obj is None or isinstance(obj, str):
         return obj
     if isinstance(obj, int):

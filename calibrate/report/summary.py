@@ -21,7 +21,7 @@ from calibrate.facts import (
     moments,
     moments_of,
 )
-from calibrate.facts.result import Fact, _plain
+from calibrate.facts.result import Fact, plain
 
 
 def fact_rows(facts: list[Fact]) -> list[dict[str, Any]]:
@@ -58,4 +58,4 @@ def summarise(real: MarketSeries | None, sim: MarketSeries | None, source: dict[
         doc["comparison"] = fact_rows(compare(sim, real, band_overrides, params))
     doc["moment_vector"] = {"names": list(MOMENT_NAMES)} | {
         s.label: list(moments_of(s, params).values()) for s in (real, sim) if s is not None}
-    return _plain(doc)
+    return plain(doc)
