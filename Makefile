@@ -14,6 +14,7 @@ demo: $(STAMP)
 	$(VENV)/bin/smabm demo
 
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
 

@@ -184,3 +184,17 @@ def train_sentiment_cmd(cfg, args) -> int:
     info = train_sentiment(args.train_csv, args.valid_csv, args.out, seed=int(cfg.seed))
     _print_json(info)
     return 0
+
+
+@command("report")
+def report_cmd(cfg, args) -> int:
+    from calibrate.report import report_prices, report_run
+
+    if bool(args.prices) == bool(args.run_dir):
+        raise ValueError("report: give a RUN_DIR or --prices FILE (one of them)")
+    if args.prices:
+        html = report_prices(args.prices, time_col=args.time_col, price_col=args.price_col, out=args.out)
+    else:
+        html = report_run(args.run_dir, out=args.out)
+    console.print(f"report: {html} (and {html.with_suffix('.json').name}, {html.with_suffix('.md').name})")
+    return 0
