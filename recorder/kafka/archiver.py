@@ -176,6 +176,16 @@ def run_archiver(brokers: str, topics: Sequence[str], root: str | Path, writer_i
         archive.close()
 
 
+def run_archiver_cfg(cfg) -> None:
+    """`smabm archive`: `record.archiver.*`, `record.kafka.*` (brokers, security), `log.root`."""
+    from omegaconf import OmegaConf
+
+    a, k = cfg.record.archiver, cfg.record.kafka
+    run_archiver(str(k.brokers), list(a.topics), cfg.log.root, str(a.writer_id), str(a.app_id),
+                 kafka_cfg=OmegaConf.to_container(k), batch=int(a.batch),
+                 within_s=float(a.within_s), session_timeout_s=float(a.session_timeout_s))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m recorder.kafka.archiver",
                                 description="Archive raw Kafka topics into the Parquet log.")

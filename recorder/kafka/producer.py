@@ -20,6 +20,7 @@ import pyarrow as pa
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 from recorder.kafka.security import client_kwargs, topic_for
 
@@ -53,6 +54,8 @@ class KafkaBackend:
             request_timeout_ms=int(cfg.get("request_timeout_ms", 30_000)),
             **self._security)
         self._known_topics: set[str] = set()
+        self._partition: dict[tuple[str, str], int] = {}
+        self._partitioner = DefaultPartitioner()
         self._started = False
 
     async def start(self) -> None:
@@ -84,15 +87,34 @@ class KafkaBackend:
                  "payload")]
         topics = {topic_for(s, self.prefix) for s in set(cols[0])}
         await self._ensure_topics(topics)
-        send = self._producer.send
+        # whole record batches per partition (what `send` would build, without its per-message
+        # overhead); the partition is the default partitioner's murmur2 of the key, as `send`.
+        producer = self._producer
+        parts = {t: sorted(await producer.partitions_for(t)) for t in topics}
         prefix = self.prefix
+        batches: dict[tuple[str, int], object] = {}
         futures = []
         for source, stream, recv, event, seq, conn, kind, payload in zip(*cols, strict=True):
-            futures.append(await send(
-                prefix + source, value=payload, key=stream.encode(),
-                headers=headers_of(source, recv, event, seq, conn, kind),
-                timestamp_ms=recv // 1_000_000))
-        await asyncio.gather(*futures)
+            topic = prefix + source
+            key = stream.encode()
+            p = self._partition.get((topic, stream))
+            if p is None:
+                p = self._partition[(topic, stream)] = self._partitioner(key, parts[topic],
+                                                                         parts[topic])
+            b = batches.get((topic, p))
+            if b is None:
+                b = batches[(topic, p)] = producer.create_batch()
+            h = headers_of(source, recv, event, seq, conn, kind)
+            if b.append(timestamp=recv // 1_000_000, key=key, value=payload, headers=h) is None:
+                futures.append(await producer.send_batch(b, topic, partition=p))
+                b = batches[(topic, p)] = producer.create_batch()
+                if b.append(timestamp=recv // 1_000_000, key=key, value=payload,
+                            headers=h) is None:
+                    raise ValueError(f"record.kafka.max_batch_bytes: one {stream} event of "
+                                     f"{len(payload)} bytes does not fit a batch")
+        for (topic, p), b in batches.items():
+            futures.append(await producer.send_batch(b, topic, partition=p))
+        await asyncio.gather(*futures)   # acks=all: resolved when every batch is replicated
 
     async def close(self) -> None:
         if self._started:
