@@ -89,13 +89,14 @@ class SimStage:
         if self.mode == "synthetic":
             tick, lot = float(self.engine["tick_size"]), float(self.engine["lot_size"])
             bpx, bq, apx, aq = self.levels_at(int(chunk.ends_ns[i]))
+            # a simulation tick coarser than the exchange's: bids round down, asks up (never crossed)
             kw = {
                 "initial_bids": (
-                    np.round(bpx / tick).astype(np.int64),
+                    np.floor(bpx / tick + 1e-9).astype(np.int64),
                     np.maximum(np.round(bq / lot), 1).astype(np.int64),
                 ),
                 "initial_asks": (
-                    np.round(apx / tick).astype(np.int64),
+                    np.ceil(apx / tick - 1e-9).astype(np.int64),
                     np.maximum(np.round(aq / lot), 1).astype(np.int64),
                 ),
             }
