@@ -13,6 +13,10 @@ string is expected, an escape in a key, malformed JSON) marks the message not-ok
 caller falls back to the polars decoder for the batch, which stays the reference semantics.
 The walk is envelope-agnostic: the fields of a `data` object and of the top level are read
 alike, so `{"stream":..,"data":{..}}` and a bare event scan the same.
+
+The kernels take a row range and run on one thread. A chunked `prange` version was tried: no
+gain measurable on the shared 2-core machine, and numba's OpenMP layer is not fork-safe (a
+forked calibration worker could hang); parallelism belongs across segments.
 """
 
 from __future__ import annotations
@@ -242,26 +246,21 @@ def _levels(buf, i, end, px, qty, pos):
 
 
 @_jit
-def _copy_span(buf, s, e, sym_data, sym_pos):
-    for j in range(s, e):
-        sym_data[sym_pos + j - s] = buf[j]
-    return sym_pos + e - s
+def _scan_depth(buf, offsets, r0, r1, base, ints, sym, bid, ask, bnum, anum, bstart, astart, ok):
+    """Depth diffs and snapshots of rows [r0, r1); their levels go from `base` on.
 
-
-@_jit
-def _scan_depth(buf, offsets, ints, sym_off, sym_data, bid, ask, bnum, anum, bstart, astart):
-    """Depth diffs and snapshots. ints[:, j]: E, T, U, u, pu, lastUpdateId."""
-    n = len(offsets) - 1
-    ok = np.ones(n, dtype=np.bool_)
-    bpos = 0
-    apos = 0
-    spos = 0
-    for r in range(n):
+    ints[:, j]: E, T, U, u, pu, lastUpdateId; sym[r] = (start, stop) of `s`/`symbol` in buf.
+    """
+    bpos = base
+    apos = base
+    for r in range(r0, r1):
         i = offsets[r]
         end = offsets[r + 1]
         bstart[r] = bpos
         astart[r] = apos
-        sym_off[r] = spos
+        sym[r, 0] = -1
+        sym[r, 1] = -1
+        ok[r] = True
         for j in range(6):
             ints[r, j] = NULL
         i = _ws(buf, i, end)
@@ -319,7 +318,8 @@ def _scan_depth(buf, offsets, ints, sym_off, sym_data, bid, ask, bnum, anum, bst
                 if s < 0:
                     good = False
                 else:
-                    spos = _copy_span(buf, s, e, sym_data, spos)
+                    sym[r, 0] = s
+                    sym[r, 1] = e
                     have_sym = True
             elif code == _K_DATA and _ws(buf, i, end) < end and buf[_ws(buf, i, end)] == 123:
                 i = _ws(buf, i, end) + 1
@@ -330,8 +330,6 @@ def _scan_depth(buf, offsets, ints, sym_off, sym_data, bid, ask, bnum, anum, bst
         ok[r] = good and nest == 0
         bnum[r] = bpos - bstart[r]
         anum[r] = apos - astart[r]
-    sym_off[n] = spos
-    return ok
 
 
 @_jit
@@ -380,19 +378,18 @@ def _assemble(bid, ask, bnum, anum, bstart, astart, keep):
 
 
 @_jit
-def _scan_flat(buf, offsets, ints, floats, flags, sym_off, sym_data, trade):
-    """Trades (trade=True) or bookTicker events.
+def _scan_flat(buf, offsets, r0, r1, ints, floats, flags, sym, trade, ok):
+    """Trades (trade=True) or bookTicker events of rows [r0, r1).
 
     trade: ints E, T, t, a, f, l; floats p, q; flags m (0/1, -1 missing), e == "aggTrade".
     bookTicker: ints E, T, u; floats b, B, a, A.
     """
-    n = len(offsets) - 1
-    ok = np.ones(n, dtype=np.bool_)
-    spos = 0
-    for r in range(n):
+    for r in range(r0, r1):
         i = offsets[r]
         end = offsets[r + 1]
-        sym_off[r] = spos
+        sym[r, 0] = -1
+        sym[r, 1] = -1
+        ok[r] = True
         for j in range(ints.shape[1]):
             ints[r, j] = NULL
         for j in range(floats.shape[1]):
@@ -493,7 +490,8 @@ def _scan_flat(buf, offsets, ints, floats, flags, sym_off, sym_data, trade):
                 if s < 0:
                     good = False
                 else:
-                    spos = _copy_span(buf, s, e, sym_data, spos)
+                    sym[r, 0] = s
+                    sym[r, 1] = e
                     have_sym = True
             elif code == _K_DATA and _ws(buf, i, end) < end and buf[_ws(buf, i, end)] == 123:
                 i = _ws(buf, i, end) + 1
@@ -502,8 +500,21 @@ def _scan_flat(buf, offsets, ints, floats, flags, sym_off, sym_data, trade):
                 i = _skip_value(buf, i, end)
                 good = i >= 0
         ok[r] = good and nest == 0
-    sym_off[n] = spos
-    return ok
+
+
+@_jit
+def _gather_spans(buf, sym):
+    """Arrow offsets and bytes of the symbol spans (empty where there is none)."""
+    n = sym.shape[0]
+    off = np.empty(n + 1, dtype=np.int64)
+    off[0] = 0
+    for r in range(n):
+        off[r + 1] = off[r] + (sym[r, 1] - sym[r, 0] if sym[r, 0] >= 0 else 0)
+    data = np.empty(max(off[n], 1), dtype=np.uint8)
+    for r in range(n):
+        for j in range(sym[r, 0], sym[r, 1]):
+            data[off[r] + j - sym[r, 0]] = buf[j]
+    return off, data
 
 
 def _buffers(payload: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -517,11 +528,11 @@ def _buffers(payload: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return buf, offsets
 
 
-def _symbols(sym_off: np.ndarray, sym_data: np.ndarray) -> pa.Array:
-    n = len(sym_off) - 1
-    valid = np.diff(sym_off) > 0
+def _symbols(buf: np.ndarray, sym: np.ndarray) -> pa.Array:
+    off, data = _gather_spans(buf, sym)
+    valid = sym[:, 0] >= 0
     return pa.LargeStringArray.from_buffers(
-        n, pa.py_buffer(sym_off), pa.py_buffer(sym_data[:sym_off[-1]].copy()),
+        len(sym), pa.py_buffer(off), pa.py_buffer(data[:off[-1]]),
         pa.py_buffer(np.packbits(valid, bitorder="little")))
 
 
@@ -530,23 +541,24 @@ def _ints(col: np.ndarray) -> pa.Array:
 
 
 def scan_depth(payload: pa.Array):
-    """-> (ok, message columns, level arrays) or None when some message needs the fallback."""
+    """-> (message columns, level arrays), or None when some message needs the fallback."""
     buf, offsets = _buffers(payload)
     n = len(offsets) - 1
-    cap = max(1, (int(offsets[-1] - offsets[0]) // 9) + 1)
+    # a level takes at least 9 bytes (["1","2"]), so the payload size bounds the level count
+    cap = int(offsets[-1] - offsets[0]) // 9 + 1
     ints = np.empty((n, 6), dtype=np.int64)
-    sym_off = np.empty(n + 1, dtype=np.int64)
-    sym_data = np.empty(max(1, int(offsets[-1] - offsets[0])), dtype=np.uint8)
+    sym = np.empty((n, 2), dtype=np.int64)
     bid = np.empty((2, cap), dtype=np.float64)
     ask = np.empty((2, cap), dtype=np.float64)
     bnum, anum = np.empty(n, np.int64), np.empty(n, np.int64)
     bstart, astart = np.empty(n, np.int64), np.empty(n, np.int64)
-    ok = _scan_depth(buf, offsets, ints, sym_off, sym_data, bid, ask, bnum, anum, bstart, astart)
+    ok = np.empty(n, dtype=np.bool_)
+    _scan_depth(buf, offsets, 0, n, 0, ints, sym, bid, ask, bnum, anum, bstart, astart, ok)
     if not ok.all():
         return None
     cols = {name: _ints(ints[:, j]) for j, name in enumerate(["E", "T", "U", "u", "pu",
                                                               "lastUpdateId"])}
-    cols["s"] = _symbols(sym_off, sym_data)
+    cols["s"] = _symbols(buf, sym)
     return cols, (bid, ask, bnum, anum, bstart, astart)
 
 
@@ -563,9 +575,9 @@ def scan_flat(payload: pa.Array, trade: bool):
     ints = np.empty((n, 6 if trade else 3), dtype=np.int64)
     floats = np.empty((n, 2 if trade else 4), dtype=np.float64)
     flags = np.empty((n, 2), dtype=np.int8)
-    sym_off = np.empty(n + 1, dtype=np.int64)
-    sym_data = np.empty(max(1, int(offsets[-1] - offsets[0])), dtype=np.uint8)
-    ok = _scan_flat(buf, offsets, ints, floats, flags, sym_off, sym_data, trade)
+    sym = np.empty((n, 2), dtype=np.int64)
+    ok = np.empty(n, dtype=np.bool_)
+    _scan_flat(buf, offsets, 0, n, ints, floats, flags, sym, trade, ok)
     if not ok.all():
         return None
     inames = ["E", "T", "t", "a", "f", "l"] if trade else ["E", "T", "u"]
@@ -576,5 +588,5 @@ def scan_flat(payload: pa.Array, trade: bool):
     if trade:
         cols["m"] = pa.array(flags[:, 0] == 1, mask=flags[:, 0] < 0)
         cols["is_agg"] = pa.array(flags[:, 1] == 1, mask=flags[:, 1] < 0)
-    cols["s"] = _symbols(sym_off, sym_data)
+    cols["s"] = _symbols(buf, sym)
     return cols
