@@ -11,6 +11,7 @@ from harness.exchange import LocalExchange
 from harness.runs import SPOT_BTC, binance_cfg, read_all, run_daemon_with, wait_for
 
 from recorder.verify import verify
+from replay.check_book import check_book
 
 DEPTH = "btcusdt@depth@100ms"
 
@@ -78,6 +79,11 @@ def test_disconnect_storm_records_every_gap_and_resnapshots(tmp_path):
         lid = later[0]
         straddle = diffs.filter((pl.col("U") <= lid + 1) & (pl.col("u") >= lid + 1))
         assert straddle.height >= 1
+
+    # the replayed book is valid on every synced interval: it matches bookTicker, never crosses
+    cb = check_book(root)
+    assert cb["compared"] > 50 and cb["matched"] == cb["compared"], cb["mismatches"]
+    assert cb["crossed"] == 0
 
 
 def test_malformed_frames_are_kept_as_errors_and_recording_goes_on(tmp_path):
