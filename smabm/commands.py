@@ -137,6 +137,11 @@ def demo_cmd(cfg, args) -> int:
     for name, o in manifest["outputs"].items():
         console.print(f"  {name}: {o['rows']:,} rows, sha256 {o['sha256'][:16]}…")
     console.print(f"run directory: {out}  (re-check with: smabm replay --verify {out})")
+    console.rule("5. stylized-fact validation report: real vs simulated")
+    from calibrate.report import report_run
+
+    html = report_run(out)
+    console.print(f"report: {html}")
     return 0 if res["ok"] else 1
 
 
