@@ -215,8 +215,12 @@ class LogWriter:
         return self.acked
 
     def _sync_loop(self) -> None:
+        """Interval policy: fsync only; sealing (SQLite, renames) stays on the owner's thread."""
         while not self._stop.wait(self.fsync_interval_s):
-            self.flush()
+            with self._mutex:
+                if self._journal is not None:
+                    self._journal.sync()
+                    self.acked = self._written
 
     # -- sealing ------------------------------------------------------------------------------
     def seal(self) -> SegmentInfo | None:

@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("train_csv")
     tr.add_argument("valid_csv")
     tr.add_argument("--out", default="models/sentiment/weights", help="weights directory to write")
+    sub.add_parser("record", help="run the configured live recorders (record.*) until SIGTERM")
+    sub.add_parser("archive", help="run the faust archiver: Kafka topics -> the Parquet log")
     rep = sub.add_parser("report", help="stylized-fact validation report (HTML, JSON, Markdown)")
     rep.add_argument("run_dir", nargs="?", help="a replay run directory")
     rep.add_argument("--prices", metavar="FILE", help="report a real price file (CSV or Parquet) alone")

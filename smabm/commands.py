@@ -203,3 +203,18 @@ def report_cmd(cfg, args) -> int:
         html = report_run(args.run_dir, out=args.out)
     console.print(f"report: {html} (and {html.with_suffix('.json').name}, {html.with_suffix('.md').name})")
     return 0
+
+
+@command("record")
+def record_cmd(cfg, args) -> int:
+    from recorder.daemon import run_daemon
+
+    return run_daemon(cfg)
+
+
+@command("archive")
+def archive_cmd(cfg, args) -> int:
+    from recorder.kafka.archiver import run_archiver_cfg
+
+    run_archiver_cfg(cfg)
+    return 0

@@ -134,3 +134,17 @@ def test_open_journal_is_readable_as_live_tail(tmp_path):
     tail = pa.Table.from_batches(list(LogReader(tmp_path).read(include_open=True)))
     assert tail["recv_ts_ns"].to_pylist() == [1, 2]
     w.close()
+
+
+def test_interval_policy_acknowledges_from_the_background(tmp_path):
+    import time
+
+    w = LogWriter(tmp_path, "w", fsync="interval", fsync_interval_s=0.05, segment_max_age_s=None)
+    ticket = w.append(_table("s", "a", [1, 2, 3]))
+    deadline = time.monotonic() + 5
+    while w.acked < ticket and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert w.acked == ticket  # durable without another append or an explicit flush
+    w.append(_table("s", "a", [4]))
+    w.close()
+    assert pa.Table.from_batches(list(LogReader(tmp_path).read())).num_rows == 4
