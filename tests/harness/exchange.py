@@ -381,3 +381,31 @@ class LocalExchange:
         if book.last_u == lid:
             return raw  # the feed has not passed the recorded snapshot yet: serve it verbatim
         return book.body(limit, self.futures)
+
+
+def main() -> None:
+    """`python -m tests.harness.exchange FILE...`: serve recordings on 127.0.0.1 until Ctrl-C."""
+    import argparse
+    import time
+
+    p = argparse.ArgumentParser(description="A local Binance exchange replaying real recordings.")
+    p.add_argument("files", nargs="+", help="hftbacktest-format recordings (e.g. tests/data/binance/*.gz)")
+    p.add_argument("--speed", type=float, default=1.0, help="x real time (0 = as fast as read)")
+    args = p.parse_args()
+    with LocalExchange(args.files, speed=args.speed or None) as ex:
+        print(f"websocket {ex.ws_url}\nREST      {ex.rest_url('spot')}\nrecord it with:\n"
+              f"  smabm record log.root=var/local-log record.binance.symbols=[btcusdt] "
+              f"record.binance.urls.spot.ws={ex.ws_url} record.binance.urls.spot.rest={ex.rest_url('spot')}",
+              flush=True)
+        try:
+            while not ex.done.is_set():
+                time.sleep(0.5)
+            print("recording served to the end; Ctrl-C to stop", flush=True)
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
