@@ -28,7 +28,8 @@ def demo_log(tmp_path_factory) -> Path:
 def demo_cfg(root: Path, out: Path, *extra: str):
     base = load_config([])
     return load_config([f"log.root={root}", *base.demo.overrides, "models/sentiment=lexicon",
-                        f"models.sentiment.cache={out.parent / 'cache.parquet'}", f"replay.out={out}", *extra])
+                        f"models.sentiment.cache={out.parent / 'cache.parquet'}", f"replay.out={out}",
+                        *extra])
 
 
 def outputs(run: Path) -> dict:

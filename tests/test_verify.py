@@ -38,7 +38,7 @@ def test_real_spot_and_usdm_recordings_have_no_gaps(tmp_path):
 
 def _cut(src: Path, dst: Path, stream: str, nth: int) -> dict:
     """Copy a recording without the nth message of `stream`; return that message's data."""
-    lines = gzip.open(src, "rb").read().splitlines(keepends=True)
+    lines = gzip.decompress(src.read_bytes()).splitlines(keepends=True)
     seen = 0
     for i, ln in enumerate(lines):
         if f'"stream":"{stream}"'.encode() in ln:
