@@ -87,9 +87,10 @@ class SentimentStage:
             return posts
         posts = posts.with_columns(text=texts_of(posts)).filter(pl.col("text") != "")
         # an edit is a new text; the same (id, text) seen again (overlapping exports) is not
-        keys = list(zip(posts["id"].to_list(), posts["text"].to_list()))
-        fresh = np.array([k not in self._seen for k in keys], dtype=bool)
-        self._seen.update(keys)
+        fresh = np.zeros(posts.height, dtype=bool)
+        for i, key in enumerate(zip(posts["id"].to_list(), posts["text"].to_list())):
+            fresh[i] = key not in self._seen  # texts arrive at human rates: a set is enough
+            self._seen.add(key)
         posts = posts.filter(pl.Series(fresh))
         if posts.height == 0:
             return posts
