@@ -70,7 +70,7 @@ _HASH = np.uint64(0x9E3779B97F4A7C15)
 
 
 # -- overflow hash tables (linear probing; a deleted level keeps its key with qty 0) -------------
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _slot(p, mask):
     h = np.uint64(p) * _HASH
     h ^= h >> np.uint64(29)
@@ -211,35 +211,64 @@ def _next_ask(p, regs, win, ok, oq):
 
 
 @nb.njit(cache=True)
-def _set(side, p, q, regs, win, ok, oq):
-    W = win.shape[1]
-    idx = p - regs[R_LO]
-    if 0 <= idx < W:
-        win[side, idx] = q
-    else:
-        _ovf_set(side, p, q, regs, W, ok, oq)
-    if side == 0:
-        bb = regs[R_BB]
-        if q > 0:
-            if p > bb:
-                regs[R_BB] = p
-        elif p == bb:
-            regs[R_BB] = _next_bid(p, regs, win, ok, oq)
-    else:
-        ba = regs[R_BA]
-        if q > 0:
-            if p < ba:
-                regs[R_BA] = p
-        elif p == ba:
-            regs[R_BA] = _next_ask(p, regs, win, ok, oq)
-
-
-@nb.njit(cache=True)
 def _apply_rows(r_side, r_px, r_qty, a, b, regs, win, ok, oq):
+    """Set the levels of rows a..b (qty 0 deletes), keeping the best bid and ask.
+
+    The common case (a level inside the window, the best unchanged or found by a short scan)
+    stays in this loop; the overflow table and long searches are calls.
+    """
+    W = win.shape[1]
+    lo = regs[R_LO]
+    bb = regs[R_BB]
+    ba = regs[R_BA]
     for r in range(a, b):
         s = r_side[r]
-        if s >= 0:
-            _set(s, r_px[r], r_qty[r], regs, win, ok, oq)
+        if s < 0:
+            continue
+        p = r_px[r]
+        q = r_qty[r]
+        idx = p - lo
+        inside = 0 <= idx < W
+        if inside:
+            win[s, idx] = q
+        else:
+            _ovf_set(s, p, q, regs, W, ok, oq)
+        if s == 0:
+            if q > 0:
+                if p > bb:
+                    bb = p
+            elif p == bb:
+                nxt = NO_BID
+                if inside and regs[R_OHI] == 0:
+                    i = idx - 1
+                    while i >= 0 and win[0, i] == 0:
+                        i -= 1
+                    if i >= 0:
+                        nxt = lo + i
+                    elif regs[R_OLO] > 0:
+                        nxt = _next_bid(p, regs, win, ok, oq)
+                else:
+                    nxt = _next_bid(p, regs, win, ok, oq)
+                bb = nxt
+        else:
+            if q > 0:
+                if p < ba:
+                    ba = p
+            elif p == ba:
+                nxt = NO_ASK
+                if inside and regs[R_OLO + 1] == 0:
+                    i = idx + 1
+                    while i < W and win[1, i] == 0:
+                        i += 1
+                    if i < W:
+                        nxt = lo + i
+                    elif regs[R_OHI + 1] > 0:
+                        nxt = _next_ask(p, regs, win, ok, oq)
+                else:
+                    nxt = _next_ask(p, regs, win, ok, oq)
+                ba = nxt
+    regs[R_BB] = bb
+    regs[R_BA] = ba
 
 
 @nb.njit(cache=True)
@@ -752,6 +781,11 @@ GAP_SCHEMA = pa.schema([("recv_ts_ns", pa.int64()), ("expected_id", pa.int64()),
 _GAP_KINDS = {GAP_DIFF: "diff", GAP_SNAPSHOT: "snapshot"}
 
 
+def _off_grid(x: np.ndarray) -> np.ndarray:
+    """Where scaled values are not integers (beyond float rounding of the decimal string)."""
+    return np.abs(x - np.rint(x)) > 1e-6 + np.abs(x) * 1e-12
+
+
 def decimals_needed(values: np.ndarray, what: str) -> int:
     """The fewest decimals d with every value an integer multiple of 10**-d (NaN ignored)."""
     v = np.unique(np.abs(values[np.isfinite(values)]))
@@ -761,16 +795,35 @@ def decimals_needed(values: np.ndarray, what: str) -> int:
         x = v * 10.0**d
         if x.max() >= 2.0**53:
             break
-        if np.all(np.abs(x - np.rint(x)) <= 1e-6 + x * 1e-12):
+        if not _off_grid(x).any():
             return d
     raise ValueError(f"book: {what} values need more than {MAX_DECIMALS} decimals or exceed the "
                      f"exact integer range (e.g. {v[-1]!r}); set book.{what}_decimals")
 
 
-def to_units(values: np.ndarray, decimals: int) -> np.ndarray:
-    """Exact integers of 10**-decimals; NaN (level-less rows) becomes 0."""
-    x = np.rint(np.nan_to_num(values, nan=0.0) * 10.0**decimals)
-    return x.astype(np.int64)
+@nb.njit(cache=True)
+def _scaled_ints(values, scale, out):
+    """out = values * scale as int64 (NaN -> 0); False if a value is off the grid or too big."""
+    for i in range(values.shape[0]):
+        x = values[i] * scale
+        if x != x:
+            out[i] = 0
+            continue
+        r = np.rint(x)
+        if abs(x - r) > 1e-6 + abs(x) * 1e-12 or abs(x) >= 9007199254740992.0:
+            return False
+        out[i] = np.int64(r)
+    return True
+
+
+def exact_units(values: np.ndarray, decimals: int | None) -> np.ndarray | None:
+    """Values as integers of 10**-decimals (NaN, a level-less row, becomes 0), or None when
+    some value is not on that grid."""
+    if decimals is None:
+        return None
+    out = np.empty(values.shape[0], np.int64)
+    ok = _scaled_ints(np.ascontiguousarray(values, np.float64), 10.0**decimals, out)
+    return out if ok else None
 
 
 @dataclass
@@ -913,39 +966,40 @@ class BookStage:
         return depth.filter((pl.col("symbol") == self.symbol) & (pl.col("market") == self.market))
 
     def _messages(self, depth: pl.DataFrame, step: np.ndarray) -> dict[str, np.ndarray]:
-        """Row arrays in integer units and message arrays (one entry per (stream, seq))."""
+        """Row arrays in integer units and message arrays (a message starts at level 0)."""
         if step.shape[0] != depth.height:
             raise ValueError(f"book: {step.shape[0]} step indices for {depth.height} depth rows")
         if step.size and np.any(np.diff(step) < 0):
             raise ValueError("book: depth rows must come in step order (sorted by the replay time)")
-        keys = depth.select(
-            new=(pl.col("seq") != pl.col("seq").shift(1))
-            | (pl.col("stream") != pl.col("stream").shift(1))
-            | (pl.col("source") != pl.col("source").shift(1)))["new"].fill_null(True).to_numpy()
-        starts = np.flatnonzero(keys)
-        price = depth["price"].to_numpy()
-        qty = depth["qty"].to_numpy()
-        self._grid(price, qty)
-        first = depth["first_id"].to_numpy()[starts]
-        last = depth["last_id"].to_numpy()[starts]
-        prev = depth["prev_id"].fill_null(-2).to_numpy()[starts]
+        starts = np.flatnonzero(depth["level"].to_numpy() == 0)
+        if depth.height and (starts.size == 0 or starts[0] != 0):
+            raise ValueError("book: depth rows must start at a message's first level (level 0)")
+        r_px, r_qty = self._grid(depth["price"].to_numpy(), depth["qty"].to_numpy())
         snap = depth["is_snapshot"].to_numpy()[starts]
-        rule = MARKET_RULES[self.market]
-        if rule == FUTURES and np.any((prev == -2) & ~snap):
+        prev = depth["prev_id"].fill_null(-2).to_numpy()[starts]
+        if MARKET_RULES[self.market] == FUTURES and np.any((prev == -2) & ~snap):
             raise ValueError(f"book: {self.market} {self.symbol} depth diffs lack prev_id (pu); "
                              "futures books sync on pu")
         return {
             "m_start": np.append(starts, depth.height).astype(np.int64),
             "m_ts": depth["recv_ts_ns"].to_numpy()[starts].astype(np.int64),
-            "m_step": step[starts], "m_first": first.astype(np.int64),
-            "m_last": last.astype(np.int64), "m_prev": prev.astype(np.int64),
-            "m_snap": snap.astype(np.bool_),
-            "r_side": depth["side"].to_numpy().astype(np.int8),
-            "r_px": to_units(price, self.price_decimals), "r_qty": to_units(qty, self.qty_decimals),
+            "m_step": step[starts], "m_first": depth["first_id"].to_numpy()[starts].astype(np.int64),
+            "m_last": depth["last_id"].to_numpy()[starts].astype(np.int64),
+            "m_prev": prev.astype(np.int64), "m_snap": snap.astype(np.bool_),
+            "r_side": depth["side"].to_numpy().astype(np.int8, copy=False),
+            "r_px": r_px, "r_qty": r_qty,
         }
 
-    def _grid(self, price: np.ndarray, qty: np.ndarray) -> None:
-        """Pick (or refine) the price/qty decimals so every value is an exact integer."""
+    def _grid(self, price: np.ndarray, qty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Prices and quantities as exact integers; picks or refines the decimals when needed.
+
+        Fast path: the values fit the decimals in use (one pass each). Otherwise the decimals
+        are derived from the values (or a fixed setting is reported) and the book rescaled.
+        """
+        px = exact_units(price, self.price_decimals)
+        qt = exact_units(qty, self.qty_decimals)
+        if px is not None and qt is not None:
+            return px, qt
         dp = decimals_needed(price, "price")
         dq = decimals_needed(qty, "qty")
         for fixed, have, need, what in ((self._fixed[0], self.price_decimals, dp, "price"),
@@ -961,6 +1015,7 @@ class BookStage:
             _rescale(st.regs, st.win, st.ok, st.oq, st.b_px, st.b_qty,
                      np.int64(10 ** (new_p - old_p)), np.int64(10 ** (new_q - old_q)))
         self.price_decimals, self.qty_decimals = new_p, new_q
+        return exact_units(price, new_p), exact_units(qty, new_q)
 
     def _drive(self, m: dict[str, np.ndarray], n_steps: int, out_step: np.ndarray,
                out_msg: np.ndarray) -> None:
