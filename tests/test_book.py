@@ -310,8 +310,8 @@ def test_stage_protocol_on_raw_events_is_chunking_invariant():
     n_steps = recv[-1] // step_ns + 1
     starts = np.arange(n_steps, dtype=np.int64) * step_ns
 
-    def run(chunk_steps: int) -> dict[str, np.ndarray]:
-        st = BookStage("btcusdt", "spot", 3)
+    def run(chunk_steps: int, time: str = "recv") -> dict[str, np.ndarray]:
+        st = BookStage("btcusdt", "spot", 3, time=time)
         assert st.streams == ("binance.spot:btcusdt@depth*", "binance.spot:btcusdt@snapshot")
         parts = []
         t = np.asarray(recv)
@@ -327,6 +327,9 @@ def test_stage_protocol_on_raw_events_is_chunking_invariant():
     assert whole["valid"].sum() > n_steps // 2 and whole["n_gaps"].sum() == 1
     assert_same(whole, run(7))
     assert_same(whole, run(1))
+    # here E (ms) equals the receive time and the snapshot has none (falls back to recv):
+    # event-time ordering must give the very same steps
+    assert_same(run(7, "event"), whole)
 
 
 def test_bad_settings_name_the_field():
