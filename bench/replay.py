@@ -331,8 +331,8 @@ def main(k_copies: int) -> None:
             data = hbt_events(copies, k_copies)
         except ImportError as exc:
             emit(figure="book_replay_events_per_s", engine="hftbacktest", skipped=True,
-                 reason=f"hftbacktest not importable ({exc}); pip install hftbacktest==2.4.4 "
-                        "(the `bench` extra)")
+                 reason=f"hftbacktest not importable ({exc}); pip install --no-deps "
+                        "hftbacktest==2.4.4 (it pins numpy<2.3 but runs on this numpy)")
         else:
             hbt_rows = sum(len(a) for a in data)
             run_hbt("roivector", data[:1])  # compile for both depth types
