@@ -33,7 +33,9 @@ def book(cfg: DictConfig, ctx: RunContext) -> BookStage:
         )
     b = cfg.replay.book
     stage = BookStage(ctx.symbol, SOURCE_MARKETS[ctx.source], int(b.depth_levels), source=ctx.source,
-                      time=str(cfg.replay.time))
+                      time=str(cfg.replay.time), window_ticks=int(b.window_ticks),
+                      price_decimals=b.price_decimals, qty_decimals=b.qty_decimals,
+                      buffer_rows=int(b.buffer_rows))
     ctx.when_ready(lambda: warm_up_book(stage, ctx))
     return stage
 
