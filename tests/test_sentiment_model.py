@@ -19,6 +19,7 @@ from transformers import (
 )
 
 from models.sentiment import LexiconModel, ScoreCache, SentimentModel
+from models.sentiment.mc_dropout import plain_probabilities
 from models.sentiment.model import NAIVE
 from models.sentiment.scoring import score_file
 
@@ -91,6 +92,8 @@ def test_split_path_equals_model_forward_without_dropout(tmp_path, arch):
         np.testing.assert_allclose(s, np.repeat(ref[:, None], 3, axis=1), atol=1e-5)
     naive = model.samples(TEXTS, T=2, seed=0, naive=True)
     np.testing.assert_allclose(naive[:, 0], ref, atol=1e-6)
+    padded = plain_probabilities(model.backbone, model.token_ids(TEXTS), pad_id=0, batch_size=3)
+    np.testing.assert_allclose(padded[:, model.label_index], ref, atol=1e-5)
 
 
 def test_same_seed_identical_and_batch_composition_irrelevant(bert_dir):

@@ -9,6 +9,8 @@ from .labels import CANONICAL, canonical_label, canonical_order
 from .lexicon import LexiconModel
 from .metrics import accuracy, expected_calibration_error, macro_f1
 from .model import SentimentModel
+from .scoring import score_file
+from .training import train_sentiment
 from .uncertainty import decompose
 
 __all__ = [
@@ -22,4 +24,6 @@ __all__ = [
     "decompose",
     "expected_calibration_error",
     "macro_f1",
+    "score_file",
+    "train_sentiment",
 ]

@@ -85,10 +85,12 @@ class SentimentModel:
         self.fast_path = backbone.splittable and _probe_split(backbone, self.token_ids([_PROBE])[0])
 
     @classmethod
-    def load(cls, spec: str | Path = "default", *, max_length: int = 128) -> SentimentModel:
+    def load(
+        cls, spec: str | Path = "default", *, max_length: int = 128
+    ) -> SentimentModel | LexiconModel:
         """Load ``"default"``, ``"lexicon"`` or a local model directory (see module doc)."""
         if str(spec) == "lexicon":
-            return LexiconModel()  # type: ignore[return-value]
+            return LexiconModel()
         if max_length < 2:
             raise ValueError(f"max_length must be >= 2, got {max_length}")
         directory = DEFAULT_WEIGHTS if str(spec) == "default" else Path(spec)
@@ -126,7 +128,7 @@ class SentimentModel:
         head_state = {k[5:]: v for k, v in state.items() if k.startswith("head.")}
         layer_state = {k[8:]: v for k, v in state.items() if k.startswith("encoder.")}
         head.load_state_dict(head_state)
-        missing, unexpected = encoder.load_state_dict(layer_state, strict=False)
+        _, unexpected = encoder.load_state_dict(layer_state, strict=False)
         if unexpected:
             raise ValueError(f"{weights_path} holds keys the base encoder lacks: {unexpected[:3]}")
         label_index = canonical_order(dict(enumerate(meta["labels"])))
