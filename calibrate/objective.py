@@ -139,7 +139,8 @@ class Param:
 
 
 class ParamSpace:
-    """The searched `sim.agents.*` parameters (`calibrate.params`)."""
+    """The searched `sim.agents.*` parameters (`calibrate.params`: name -> {low, high, log, int};
+    int defaults to the type of the current value; a null entry is left out)."""
 
     def __init__(self, params: Sequence[Param]) -> None:
         if not params:
@@ -151,6 +152,8 @@ class ParamSpace:
         spec = OmegaConf.to_container(cfg.calibrate.params, resolve=True) or {}
         out = []
         for name, s in spec.items():
+            if s is None:   # `calibrate.params={name: null}` leaves a default parameter out
+                continue
             where = f"calibrate.params.{name}"
             if not str(name).startswith("sim.agents."):
                 raise ValueError(f"{where}: only sim.agents.<type>.<param> can be calibrated")
@@ -271,6 +274,7 @@ class Objective:
         self.seeds = [int(s) for s in seeds]
         self.prune = prune
         self.params = params
+        self.worker = 0   # which local worker runs it (recorded on each trial)
 
     def evaluate(self, values: Mapping[str, float | int], seeds: Sequence[int] | None = None,
                  trial: optuna.Trial | None = None) -> tuple[float, np.ndarray]:
@@ -290,4 +294,5 @@ class Objective:
         values = self.space.suggest(trial)
         dist, m = self.evaluate(values, trial=trial)
         trial.set_user_attr("moments", [None if not math.isfinite(x) else float(x) for x in m])
+        trial.set_user_attr("worker", self.worker)
         return dist

@@ -135,8 +135,10 @@ def _fact_params(cfg: DictConfig) -> FactParams | None:
         else None
 
 
-def objective_for(cfg: DictConfig, run_dir: Path) -> tuple[Objective, Settings]:
-    """The objective of `cfg` on the window of `run_dir` (replayed now unless already there)."""
+def objective_for(cfg: DictConfig, run_dir: Path, write_target: bool = True
+                  ) -> tuple[Objective, Settings]:
+    """The objective of `cfg` on the window of `run_dir` (replayed now unless already there);
+    `write_target`: also write `<run_dir>/target.json` (the driver does, workers do not)."""
     s = Settings.from_config(cfg)
     space = ParamSpace.from_config(cfg)
     window = load_window(build_window(cfg, run_dir))
@@ -147,7 +149,8 @@ def objective_for(cfg: DictConfig, run_dir: Path) -> tuple[Objective, Settings]:
                          seed=np.random.SeedSequence([int(cfg.seed), BOOTSTRAP_STREAM]), params=params)
     doc = {"sha256": target.sha256(), **target.to_dict(), "params": space.to_dict(),
            "seeds": seeds_of(cfg.seed, SEARCH_STREAM, s.seeds)}
-    target_file.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    if write_target:
+        target_file.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
     sim = Simulator(cfg, window)
     return Objective(sim, target, space, doc["seeds"], s.prune, params), s
 

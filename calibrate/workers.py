@@ -94,7 +94,8 @@ def worker_main(cfg: dict[str, Any], run_dir: str, worker: int, quota: int) -> N
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     conf = OmegaConf.create(cfg)
     OmegaConf.set_struct(conf, True)
-    objective, settings = objective_for(conf, Path(run_dir))
+    objective, settings = objective_for(conf, Path(run_dir), write_target=False)
+    objective.worker = worker
     study = load_study(conf, Path(run_dir), objective.target, worker)
     optimize(study, objective, settings.n_trials, quota)
 
