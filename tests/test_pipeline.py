@@ -75,3 +75,17 @@ def test_book_stage_is_valid_from_the_snapshot_on(demo_log, tmp_path):
     book = pl.read_parquet(run / "book.parquet")
     # the window starts two minutes after the snapshot: the warm-up makes step 0 valid
     assert book["valid"][0] and (book["ask_px"] > book["bid_px"]).all()
+
+
+def test_backtest_mode_trades_against_the_real_book(demo_log, tmp_path):
+    backtest = ("replay.stages=[book,tape,sim]", "sim.mode=backtest")
+    run = run_replay(demo_cfg(demo_log, tmp_path / "bt", *backtest), progress=False)
+    sim = pl.read_parquet(run / "sim.parquet").filter(pl.col("mid").is_not_nan())
+    book = pl.read_parquet(run / "book.parquet")
+    # the venue is the real book (on the simulation's 1-dollar tick): mids agree within a tick
+    joined = sim.join(book.select("step", pl.col("mid").alias("real_mid")), on="step")
+    assert (joined["mid"] - joined["real_mid"]).abs().max() <= 1.0
+    trades = pl.read_parquet(run / "sim_trades.parquet")
+    assert trades.height > 100 and set(trades["maker_type"].unique()) & {"real_market"}
+    again = run_replay(demo_cfg(demo_log, tmp_path / "bt2", *backtest), progress=False)
+    assert outputs(run) == outputs(again)
