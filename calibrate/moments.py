@@ -28,8 +28,10 @@ from calibrate.facts import MOMENT_NAMES, FactParams, MarketSeries, moments_of
 
 log = logging.getLogger("smabm.calibrate")
 
-# Beyond calibrate.facts.MOMENT_NAMES: activity levels, which rates and sizes move most directly.
-EXTRA_MOMENTS: tuple[str, ...] = ("zero_return_share", "log_volume_mean")
+# Beyond calibrate.facts.MOMENT_NAMES: activity and liquidity levels, which rates, spreads and
+# sizes move most directly. The mean spread is continuous where the median jumps tick by tick.
+EXTRA_MOMENTS: tuple[str, ...] = ("zero_return_share", "log_volume_mean", "spread_bps_mean",
+                                  "log_depth_mean")
 ALL_MOMENTS: tuple[str, ...] = MOMENT_NAMES + EXTRA_MOMENTS
 
 
@@ -109,6 +111,10 @@ def moment_values(bars: Bars, names: Sequence[str], params: FactParams | None = 
     out["zero_return_share"] = float(np.mean(r == 0)) if len(r) else math.nan
     v = bars.volume[np.isfinite(bars.price) & np.isfinite(bars.volume)]
     out["log_volume_mean"] = float(np.log(v.mean())) if len(v) and v.mean() > 0 else math.nan
+    sb = s.spread_bps
+    out["spread_bps_mean"] = float(sb.mean()) if sb is not None and len(sb) else math.nan
+    dep = bars.depth[np.isfinite(bars.price) & np.isfinite(bars.depth)]
+    out["log_depth_mean"] = float(np.log(dep.mean())) if len(dep) and dep.mean() > 0 else math.nan
     return np.array([out[n] for n in names], dtype=np.float64)
 
 
