@@ -14,7 +14,8 @@ demo: $(STAMP)
 	$(VENV)/bin/smabm demo
 
 test: $(STAMP)
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	command -v chromium >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb || \
+	  (apt-get update -qq && apt-get install -y -qq chromium postgresql >/dev/null)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
 

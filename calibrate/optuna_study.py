@@ -223,8 +223,7 @@ def write_best(run_dir: Path, study: optuna.Study, best: dict) -> Path:
            "overrides": [f"{k}={override_value(v)}" for k, v in sorted(best["params"].items())]}
     path = Path(run_dir) / "best_sim.yaml"
     head = ("# Calibrated agent parameters (smabm calibrate). Replay with them:\n"
-            "#   smabm replay <your window overrides> $(python -c \"import yaml,sys; "
-            "print(' '.join(yaml.safe_load(open(sys.argv[1]))['overrides']))\" best_sim.yaml)\n")
+            "#   smabm replay --overrides-file best_sim.yaml <your window overrides>\n")
     path.write_text(head + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 from recorder.normalize.parse import parse_events
 from replay.stage import Chunk
 from sim.exog import make_exog
-from sim.market import MarketModel
+from sim.market import MarketModel, step_columns
 
 LevelsAt = Callable[[int], tuple[np.ndarray, ...]]
 
@@ -154,17 +154,8 @@ class SimStage:
         return {k: np.concatenate([np.full(i, np.nan), v]) for k, v in steps.items()}
 
     def _empty(self, n: int) -> dict[str, np.ndarray]:
-        if self._columns is None:  # the column set of a model that has not started yet
-            probe = MarketModel(
-                self.engine,
-                self.agents,
-                0,
-                mode="synthetic",
-                initial_bids=([1], [1]),
-                initial_asks=([3], [1]),
-            )
-            self._columns = [k for k in probe._steps_table([]) if k not in ("step", "ts_ns")]
-        return {k: np.full(n, np.nan) for k in self._columns}
+        """NaN steps before the model starts, with the columns it will have."""
+        return {k: np.full(n, np.nan) for k in step_columns()}
 
     def tables(self) -> dict[str, pa.Table]:
         if self.model is None:

@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="replay a window of the log through the configured stages")
     rp.add_argument("--verify", metavar="RUN_DIR", help="re-run RUN_DIR's config and compare output hashes")
     rp.add_argument("--json", action="store_true", help="print one JSON object")
+    rp.add_argument("--overrides-file", metavar="YAML",
+                    help="apply a calibration winner (best_sim.yaml) before the command line overrides")
     cb = sub.add_parser("check-book", help="rebuild the L2 book and compare it with every bookTicker")
     cb.add_argument("--json", action="store_true", help="print one JSON object")
     se = sub.add_parser("sentiment", help="sentiment model tools")
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default="models/sentiment/weights", help="weights directory to write")
     sub.add_parser("record", help="run the configured live recorders (record.*) until SIGTERM")
     sub.add_parser("archive", help="run the faust archiver: Kafka topics -> the Parquet log")
+    sub.add_parser("calibrate", help="Optuna calibration of the agents (method of simulated moments)")
     rep = sub.add_parser("report", help="stylized-fact validation report (HTML, JSON, Markdown)")
     rep.add_argument("run_dir", nargs="?", help="a replay run directory")
     rep.add_argument("--prices", metavar="FILE", help="report a real price file (CSV or Parquet) alone")
@@ -91,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_cfg = _pop_cfg_flag(argv)
     overrides, positional = split_overrides(argv)
     args = _parser().parse_args(positional)
+    if getattr(args, "overrides_file", None):
+        from calibrate.optuna_study import overrides_from_file
+
+        overrides = [*overrides_from_file(args.overrides_file), *overrides]
     args.overrides = overrides
     try:
         cfg = load_config(overrides)

@@ -218,3 +218,13 @@ def archive_cmd(cfg, args) -> int:
 
     run_archiver_cfg(cfg)
     return 0
+
+
+@command("calibrate")
+def calibrate_cmd(cfg, args) -> int:
+    from calibrate.optuna_study import run_calibration
+
+    out = run_calibration(cfg)
+    console.print(f"calibration: {out}; replay the winner with "
+                  f"smabm replay --overrides-file {out / 'best_sim.yaml'}")
+    return 0
