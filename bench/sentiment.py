@@ -57,11 +57,12 @@ def _timed(fn):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--n", type=int, default=600)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", default="default")
     ap.add_argument("--T", type=int, default=20)
     ap.add_argument("--sampled-layers", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--naive-n", type=int, default=50)
+    ap.add_argument("--naive-n", type=int, default=40)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -77,29 +78,39 @@ def main() -> None:
 
     model.score(distinct[:32], T=args.T, seed=0)  # warm-up: one-time kernel set-up
     plain_probabilities(model.backbone, ids[:32], pad)
-    _, plain_s = _timed(lambda: plain_probabilities(model.backbone, ids, pad))
-    plain_rate = len(distinct) / plain_s
+    runs = {"plain": lambda: plain_probabilities(model.backbone, ids, pad),
+            "stream": lambda: model.score(texts, T=args.T, seed=0, sampled_layers=1)}
+    if model.fast_path:
+        runs["bucketed"] = lambda: plain_bucketed(model.backbone, ids)
+    for k in args.sampled_layers:
+        runs[k] = lambda k=k: model.score(distinct, T=args.T, seed=0, sampled_layers=k)
+    # The machine is shared: interleave the methods and keep each one's fastest round.
+    best = dict.fromkeys(runs, float("inf"))
+    outputs = {}
+    for _ in range(args.repeats):
+        for name, fn in runs.items():
+            outputs[name], seconds = _timed(fn)
+            best[name] = min(best[name], seconds)
+    common["repeats"] = args.repeats
+    plain_rate = len(distinct) / best["plain"]
     print(json.dumps({"figure": "plain_eval_texts_per_s", "value": round(plain_rate, 1),
                       "baseline": "model forward, padded length-sorted batches of 64",
                       **common}))
-    if model.fast_path:
-        _, bucket_s = _timed(lambda: plain_bucketed(model.backbone, ids))
-        print(json.dumps({"figure": "plain_eval_bucketed_texts_per_s",
-                          "value": round(len(distinct) / bucket_s, 1),
-                          "ratio_vs_plain": round(plain_s / bucket_s, 3), **common}))
+    if "bucketed" in best:
+        rate = len(distinct) / best["bucketed"]
+        print(json.dumps({"figure": "plain_eval_bucketed_texts_per_s", "value": round(rate, 1),
+                          "ratio_vs_plain": round(rate / plain_rate, 3), **common}))
     for k in args.sampled_layers:
-        cols, mc_s = _timed(
-            lambda k=k: model.score(distinct, T=args.T, seed=1, sampled_layers=k)
-        )
-        rate = len(distinct) / mc_s
+        rate = len(distinct) / best[k]
+        cols = outputs[k]
         print(json.dumps({"figure": "mc_texts_per_s", "sampled_layers": k,
                           "value": round(rate, 1), "ratio_vs_plain": round(rate / plain_rate, 3),
                           "mean_epistemic": round(float(cols["epistemic"].mean()), 5),
                           "mean_entropy": round(float(cols["entropy"].mean()), 4), **common}))
-    _, stream_s = _timed(lambda: model.score(texts, T=args.T, seed=2, sampled_layers=1))
+    rate = len(texts) / best["stream"]
     print(json.dumps({"figure": "mc_stream_texts_per_s_with_dedupe", "sampled_layers": 1,
-                      "value": round(len(texts) / stream_s, 1),
-                      "ratio_vs_plain": round(len(texts) / stream_s / plain_rate, 3), **common}))
+                      "value": round(rate, 1), "ratio_vs_plain": round(rate / plain_rate, 3),
+                      **common}))
     sub = distinct[: args.naive_n]
     _, naive_s = _timed(lambda: model.samples(sub, T=args.T, seed=0, naive=True))
     rate = len(sub) / naive_s
