@@ -55,7 +55,8 @@ def code_version() -> str:
 
 
 def write_json(path: Path, obj) -> None:
-    path.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    """Keys keep their order: a config's order can matter (e.g. factor blocks), so never sort."""
+    path.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2))
 
 
 def read_json(path: Path):

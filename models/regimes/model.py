@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from models.regimes.config import RegimeConfig
 from models.regimes.dfm import DegenerateWindowError, FittedDFM, fit_dfm
@@ -143,7 +144,9 @@ class RegimeModel:
         window = self._buffer[max(0, self._filled - self.config.fit_window) : self._filled]
         start = self._fit.params if self._fit is not None else None
         try:
-            fit = fit_dfm(window, self.config, start_params=start)
+            # one BLAS thread: EM's reductions then sum in one order whatever else the process runs
+            with threadpool_limits(limits=1, user_api="blas"):
+                fit = fit_dfm(window, self.config, start_params=start)
         except (DegenerateWindowError, np.linalg.LinAlgError) as exc:
             self.fits.append(FitRecord(self._seen, False, 0, str(exc)))
             return
