@@ -140,6 +140,7 @@ class DashboardServer:
     """The app on a werkzeug server in a thread (the CLI blocks on it; tests stop it)."""
 
     def __init__(self, app: dash.Dash, host: str, port: int) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)   # no line per poll of every panel
         self._server = make_server(host, port, app.server, threaded=True)
         self.url = f"http://{host}:{self._server.server_port}/"
         self._thread = threading.Thread(target=self._server.serve_forever, name="dashboard", daemon=True)

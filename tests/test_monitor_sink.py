@@ -18,6 +18,7 @@ from monitor.hooks import LiveChunks, StatusFollower, recorder_monitor, replay_m
 from monitor.rows import SCHEMAS, stage_rows, ts_column
 from monitor.schema import LATEST, RUN_TABLES, migrate
 from monitor.sink import MetricsSink, SinkSettings, libpq_dsn, safe_error
+from monitor.sources import RunFiles, RunsInPostgres, StatusInPostgres
 from recorder.status import write_status
 from tests.harness.monitor_run import STAGES, config, demo_run
 from tests.harness.pg import ServerControl, dsn
@@ -240,3 +241,23 @@ def test_monitoring_off_by_default_and_live_chunks(tmp_path, monkeypatch):
     live("book", batch(1))
     live.close()
     assert (tmp_path / "crashed" / "live" / "book-000000.parquet").exists()   # no manifest: kept
+
+
+def test_dashboard_reads_back_from_postgres_what_the_files_show(pg_url, run):
+    """The sink's tables, read by the dashboard's PostgreSQL reader, equal the run directory's."""
+    with MetricsSink(pg_url, SinkSettings(schema="dash_pg", **FAST)) as sink:
+        for s in STAGES:
+            sink.put_stage(run.name, s, pq.read_table(run / f"{s}.parquet"))
+        for i, rate in enumerate((5.0, 7.5)):
+            sink.put_status("rec", {"received": i, "queue_depth": i, "streams": [
+                {"source": "reddit", "stream": "comments", "rate_per_s": rate}]}, 1_800_000_000 * 10**9 + i)
+    pg = RunsInPostgres(pg_url, "dash_pg", max_points=100)
+    assert [r.run_id for r in pg.runs()] == [run.name]
+    got, want = pg.timeline(run.name), RunFiles(run.parent, max_points=100).timeline(run.name)
+    assert (got.steps, got.stride) == (want.steps, want.stride) == (347, 4)
+    for name in RUN_TABLES:
+        sort = ["step", *({"top_of_book": ["market"], "agent_positions": ["agent_type"]}.get(name, []))]
+        assert_frame_equal(got.tables[name].sort(sort), want.tables[name].sort(sort))
+    view = StatusInPostgres(pg_url, "dash_pg", "rec").view()
+    assert view.streams["rate_per_s"].to_list() == [5.0, 7.5]
+    assert view.status["queue_depth"].to_list() == [0, 1]
