@@ -14,8 +14,8 @@ demo: $(STAMP)
 	$(VENV)/bin/smabm demo
 
 test: $(STAMP)
-	command -v chromium >/dev/null && test -x /usr/lib/postgresql/15/bin/initdb || \
-	  (apt-get update -qq && apt-get install -y -qq chromium postgresql >/dev/null)
+	(command -v chromium && command -v chromedriver && ls /usr/lib/postgresql/*/bin/initdb) >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq postgresql chromium chromium-driver >/dev/null)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
 

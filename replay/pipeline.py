@@ -96,7 +96,9 @@ def _alignment(a: DictConfig, i: int) -> Alignment:
 
 
 def config_hash(cfg: DictConfig) -> str:
+    """Hash of what determines a run's outputs (monitoring settings do not)."""
     data = OmegaConf.to_container(cfg, resolve=True)
+    data.pop("monitor", None)
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -129,8 +131,11 @@ def build_stages(cfg: DictConfig, ctx: RunContext) -> list[Stage]:
     return stages
 
 
-def run_replay(cfg: DictConfig, out: Path | None = None, progress: bool = True) -> Path:
-    """Replay the configured window through the stages; return the run directory."""
+def run_replay(cfg: DictConfig, out: Path | None = None, progress: bool = True,
+               on_chunk: Callable[[str, pa.Table], None] | None = None) -> Path:
+    """Replay the configured window through the stages; return the run directory.
+
+    `on_chunk(stage, table)` sees each stage's step outputs as they are written (monitoring)."""
     from replay import stages as _builtin  # noqa: F401  (registers the built-in stages)
 
     reader = LogReader(cfg.log.root)
@@ -167,6 +172,8 @@ def run_replay(cfg: DictConfig, out: Path | None = None, progress: bool = True) 
                     writers[stage.name] = pq.ParquetWriter(out / f"{stage.name}.parquet", table.schema,
                                                            compression="zstd")
                 writers[stage.name].write_table(table)
+                if on_chunk is not None:
+                    on_chunk(stage.name, table)
             bar.update(task, advance=chunk.n_steps)
     for w in writers.values():
         w.close()

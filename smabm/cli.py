@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default="models/sentiment/weights", help="weights directory to write")
     sub.add_parser("record", help="run the configured live recorders (record.*) until SIGTERM")
     sub.add_parser("archive", help="run the faust archiver: Kafka topics -> the Parquet log")
+    sub.add_parser("dashboard", help="monitoring dashboard (recorder, replay runs, calibration) on 127.0.0.1")
     sub.add_parser("calibrate", help="Optuna calibration of the agents (method of simulated moments)")
     rep = sub.add_parser("report", help="stylized-fact validation report (HTML, JSON, Markdown)")
     rep.add_argument("run_dir", nargs="?", help="a replay run directory")

@@ -53,11 +53,21 @@ def log_verify_cmd(cfg, args) -> int:
     return 0 if res["ok"] else 1
 
 
+def _monitored_replay(cfg, progress: bool):
+    """run_replay with the metrics sink / live chunk files when `monitor` asks for them."""
+    from monitor.hooks import replay_monitor
+    from replay.pipeline import run_dir_for, run_replay
+
+    out_dir = run_dir_for(cfg)
+    with replay_monitor(cfg, out_dir) as on_chunk:
+        return run_replay(cfg, out=out_dir, progress=progress, on_chunk=on_chunk)
+
+
 @command("replay")
 def replay_cmd(cfg, args) -> int:
     from pathlib import Path
 
-    from replay.pipeline import run_replay, verify_run
+    from replay.pipeline import verify_run
 
     if args.verify:
         res = verify_run(Path(args.verify), progress=not args.json)
@@ -70,7 +80,7 @@ def replay_cmd(cfg, args) -> int:
             verdict = "[green]identical[/green]" if res["identical"] else "[red]differs[/red]"
             console.print(f"verify: {verdict}")
         return 0 if res["identical"] else 1
-    out = run_replay(cfg, progress=not args.json)
+    out = _monitored_replay(cfg, progress=not args.json)
     if args.json:
         from replay.manifest import read_json
 
@@ -115,7 +125,6 @@ def demo_cmd(cfg, args) -> int:
     from recorder.importers import import_files
     from recorder.normalize import normalize
     from replay.manifest import read_json
-    from replay.pipeline import run_replay
     from smabm.config import load_config
 
     cfg = load_config([f"log.root={cfg.demo.root}", *cfg.demo.overrides, *args.overrides])
@@ -132,7 +141,7 @@ def demo_cmd(cfg, args) -> int:
     d = normalize(root, progress=True).as_dict()
     console.print(f"rows derived per table: {d['rows'] or 'all up to date'}")
     console.rule("4. replay: " + " -> ".join(cfg.replay.stages))
-    out = run_replay(cfg, progress=True)
+    out = _monitored_replay(cfg, progress=True)
     manifest = read_json(out / "manifest.json")
     for name, o in manifest["outputs"].items():
         console.print(f"  {name}: {o['rows']:,} rows, sha256 {o['sha256'][:16]}…")
@@ -207,9 +216,11 @@ def report_cmd(cfg, args) -> int:
 
 @command("record")
 def record_cmd(cfg, args) -> int:
+    from monitor.hooks import recorder_monitor
     from recorder.daemon import run_daemon
 
-    return run_daemon(cfg)
+    with recorder_monitor(cfg):
+        return run_daemon(cfg)
 
 
 @command("archive")
@@ -228,3 +239,10 @@ def calibrate_cmd(cfg, args) -> int:
     console.print(f"calibration: {out}; replay the winner with "
                   f"smabm replay --overrides-file {out / 'best_sim.yaml'}")
     return 0
+
+
+@command("dashboard")
+def dashboard_cmd(cfg, args) -> int:
+    from monitor.app import run_dashboard
+
+    return run_dashboard(cfg)
