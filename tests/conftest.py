@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to committed real samples (tests never read ../shared)."""
+"""Shared fixtures: paths to the real samples committed under tests/data."""
 
 from __future__ import annotations
 
