@@ -487,6 +487,20 @@ def _buffer(i, m_start, m_ts, m_first, m_last, m_prev, r_side, r_px, r_qty, regs
 
 
 @nb.njit(cache=True)
+def _clear(regs, win, ok, oq):
+    """Empty the book (window, overflow slots, best levels) before it is rebuilt."""
+    win[:, :] = 0
+    ok[:, :] = EMPTY
+    oq[:, :] = 0
+    for side in range(2):
+        regs[R_USED + side] = 0
+        regs[R_OHI + side] = 0
+        regs[R_OLO + side] = 0
+    regs[R_BB] = NO_BID
+    regs[R_BA] = NO_ASK
+
+
+@nb.njit(cache=True)
 def _load_snapshot(a, b, last_id, r_side, r_px, r_qty, regs, win, ok, oq):
     bb = NO_BID
     ba = NO_ASK
@@ -499,15 +513,7 @@ def _load_snapshot(a, b, last_id, r_side, r_px, r_qty, regs, win, ok, oq):
     W = win.shape[1]
     if bb != NO_BID or ba != NO_ASK:
         regs[R_LO] = _centre(bb, ba) - W // 2
-    win[:, :] = 0
-    ok[:, :] = EMPTY
-    oq[:, :] = 0
-    for side in range(2):
-        regs[R_USED + side] = 0
-        regs[R_OHI + side] = 0
-        regs[R_OLO + side] = 0
-    regs[R_BB] = NO_BID
-    regs[R_BA] = NO_ASK
+    _clear(regs, win, ok, oq)
     _apply_rows(r_side, r_px, r_qty, a, b, regs, win, ok, oq)
     regs[R_STATE] = PENDING
     regs[R_LAST] = last_id
@@ -745,15 +751,7 @@ def _rescale(regs, win, ok, oq, b_px, b_qty, fp, fq):
         regs[R_LO] = _centre(bb, ba) - W // 2
     else:
         regs[R_LO] = lo * fp
-    win[:, :] = 0
-    ok[:, :] = EMPTY
-    oq[:, :] = 0
-    for side in range(2):
-        regs[R_USED + side] = 0
-        regs[R_OHI + side] = 0
-        regs[R_OLO + side] = 0
-    regs[R_BB] = NO_BID
-    regs[R_BA] = NO_ASK
+    _clear(regs, win, ok, oq)
     _apply_rows(sides, pxs, qts, 0, n_live, regs, win, ok, oq)
     nr = regs[R_BUF_R]
     for r in range(nr):

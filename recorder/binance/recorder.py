@@ -34,6 +34,7 @@ from recorder.binance.endpoints import Market, market, stream_names
 from recorder.binance.pacing import Backoff, WeightBucket
 from recorder.events import Kind
 from recorder.ingest import Connection, Ingest
+from recorder.settings import checked_settings
 
 log = logging.getLogger("recorder.binance")
 
@@ -64,13 +65,7 @@ class BinanceSettings:
     @classmethod
     def from_cfg(cls, cfg: Mapping) -> BinanceSettings:
         """Build from `record.binance` (unknown keys are an error naming the key)."""
-        d = {k: v for k, v in dict(cfg).items() if k != "enabled"}
-        known = set(cls.__dataclass_fields__)
-        for k in d:
-            if k not in known:
-                raise ValueError(f"record.binance.{k}: unknown setting "
-                                 f"(known: {', '.join(sorted(known | {'enabled'}))})")
-        out = cls(**{k: _plain(v) for k, v in d.items()})
+        out = cls(**checked_settings(cls, cfg, "record.binance"))
         for m in out.markets:
             market(m)
             if not out.symbols_for(m):
@@ -90,13 +85,6 @@ class BinanceSettings:
         return list(s.get(m, [])) if isinstance(s, dict) else list(s)
 
 
-def _plain(v):
-    """OmegaConf containers to plain lists and dicts."""
-    if hasattr(v, "items"):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, list | tuple) or type(v).__name__ == "ListConfig":
-        return [_plain(x) for x in v]
-    return v
 
 
 class BinanceRecorder:

@@ -30,6 +30,7 @@ import orjson
 
 from recorder.events import Kind
 from recorder.ingest import Connection, Ingest
+from recorder.settings import checked_settings
 
 log = logging.getLogger("recorder.reddit")
 
@@ -55,13 +56,7 @@ class RedditSettings:
 
     @classmethod
     def from_cfg(cls, cfg: Mapping) -> RedditSettings:
-        d = {k: v for k, v in dict(cfg).items() if k != "enabled"}
-        known = set(cls.__dataclass_fields__)
-        for k in d:
-            if k not in known:
-                raise ValueError(f"record.reddit.{k}: unknown setting "
-                                 f"(known: {', '.join(sorted(known | {'enabled'}))})")
-        out = cls(**{k: (list(v) if k in ("subreddits", "kinds") else v) for k, v in d.items()})
+        out = cls(**checked_settings(cls, cfg, "record.reddit"))
         bad = [k for k in out.kinds if k not in KINDS]
         if bad:
             raise ValueError(f"record.reddit.kinds: unknown kind {bad[0]!r} "
