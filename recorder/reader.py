@@ -135,23 +135,37 @@ class LogReader:
                  ) -> list[SegmentInfo]:
         return self.index.segments(window, match_streams(streams, self.index.streams()))
 
-    def _segment_batches(self, info: SegmentInfo, expr, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        path = self.root / info.path
-        try:
-            dataset = ds.dataset(path, format="parquet", schema=SCHEMA)
-            scanner = dataset.scanner(filter=expr, batch_size=batch_rows, use_threads=False)
-            yield from scanner.to_batches()
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise CorruptSegmentError(f"segment {path}: unreadable ({exc})") from exc
+    def _open_segment(self, info: SegmentInfo) -> pa.NativeFile:
+        """Open a segment's file; a seal commits the index row just before moving the file out of
+        `staging/`, so a live reader may find it in either place (once open, moves don't matter)."""
+        dest = self.root / info.path
+        for path in (dest, self.root / "staging" / info.writer / dest.name, dest):
+            try:
+                return pa.OSFile(str(path))
+            except FileNotFoundError:
+                continue
+        raise CorruptSegmentError(f"segment {dest}: indexed but missing")
 
-    def _journal_tables(self) -> list[pa.Table]:
-        """Acknowledged rows of open segments, sorted (they are not indexed yet)."""
+    def _segment_batches(self, info: SegmentInfo, expr, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        try:
+            with self._open_segment(info) as f:
+                fragment = ds.ParquetFileFormat().make_fragment(f)
+                yield from fragment.to_batches(schema=SCHEMA, filter=expr, batch_size=batch_rows,
+                                               use_threads=False)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise CorruptSegmentError(f"segment {self.root / info.path}: unreadable ({exc})") from exc
+
+    def _journal_tables(self) -> list[tuple[str, int, pa.Table]]:
+        """Acknowledged rows of open segments as (writer, segment n, sorted rows)."""
         out = []
         for jpath in sorted((self.root / "journal").glob("*.journal")):
-            _, batches, _ = read_journal(jpath)
+            try:
+                segment_n, batches, _ = read_journal(jpath)
+            except FileNotFoundError:
+                continue  # its writer closed meanwhile: the rows are in a sealed segment
             if batches:
                 t = pa.Table.from_batches(batches, SCHEMA)
-                out.append(t.take(pc.sort_indices(t, sort_keys=ORDER_KEYS)))
+                out.append((jpath.stem, segment_n, t.take(pc.sort_indices(t, sort_keys=ORDER_KEYS))))
         return out
 
     def read(
@@ -169,17 +183,22 @@ class LogReader:
         acknowledged rows of segments still being written (the
         live tail); those are read whole, so they are bounded by the segment size.
         """
+        # journals before the index: a segment sealed in between is then read from the index
+        # only, its journal skipped by (writer, n), so rows are neither lost nor doubled
         journals = self._journal_tables() if include_open else []
         known = set(self.index.streams())
-        for t in journals:
+        for _, _, t in journals:
             known.update(stream_pairs(t))
         exact = match_streams(streams, sorted(known))
         if exact is not None and not exact:
             return
         expr = _filter_expr(window, exact, kinds)
-        cursors = [_Cursor(self._segment_batches(s, expr, batch_rows), exact)
-                   for s in self.index.segments(window, exact)]
-        for t in journals:
+        segments = self.index.segments(window, exact)
+        sealed = {(s.writer, s.n) for s in segments}
+        cursors = [_Cursor(self._segment_batches(s, expr, batch_rows), exact) for s in segments]
+        for writer, n, t in journals:
+            if (writer, n) in sealed:
+                continue
             t = t.filter(expr) if expr is not None else t
             if t.num_rows:
                 cursors.append(_Cursor(iter(t.to_batches(max_chunksize=batch_rows)), exact))

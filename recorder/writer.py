@@ -4,7 +4,9 @@ Commit protocol (every step survives `kill -9` at any point):
 1. `append` writes a journal frame and, under the fsync policy, fsyncs it: only then is the
    append acknowledged (`acked`).
 2. `seal` writes the pending rows as a sorted Parquet file under `staging/<writer>/`, fsyncs it,
-   commits its index row (SQLite), moves it into `raw/`, then deletes the journal.
+   commits its index row (SQLite), moves it into `raw/`, then atomically replaces the journal by
+   an empty one for the next segment. An open live writer therefore always has a journal (live
+   readers use that to tell "writer idle" from "writer gone"); `close` deletes it.
 3. On open, recovery rolls staged files forward (index row exists) or back (none), and seals a
    journal left by a crash, unless the index shows its segment was already committed.
 A staged writer (importers) skips the journal: nothing is acknowledged until `commit`, which
@@ -90,6 +92,8 @@ class LogWriter:
         self._recover()
         self._last_seq = self.index.last_seqs()
         self._next_n = self.index.next_segment_n(writer_id)
+        if not staged:
+            self._open_journal(self._next_n)
         self._syncer: threading.Thread | None = None
         self._stop = threading.Event()
         if fsync == "interval" and not staged:
@@ -120,6 +124,18 @@ class LogWriter:
             self._move_into_place(tmp, info.path)
         jpath.unlink()
         fsync_dir(self._journal_dir)
+
+    def _open_journal(self, segment_n: int) -> None:
+        """Create the journal for `segment_n`, replacing the previous one in one rename."""
+        jpath = self._journal_path()
+        tmp = jpath.with_name(f"{self.writer_id}.journal-next")
+        tmp.unlink(missing_ok=True)
+        journal = Journal(tmp, segment_n)
+        journal.sync()
+        os.replace(tmp, jpath)
+        fsync_dir(self._journal_dir)
+        journal.path = jpath
+        self._journal = journal
 
     def _move_into_place(self, tmp: Path, rel: str) -> None:
         dest = self.root / rel
@@ -175,12 +191,9 @@ class LogWriter:
         with self._mutex:
             table = self._assign_seq(table).combine_chunks()
             if not self.staged:
-                if self._journal is None:
-                    self._journal = Journal(self._journal_path(), self._next_n)
-                    self._opened_at = time.monotonic()
                 for batch in table.to_batches():
                     self._journal.append(batch)
-            elif not self._pending:
+            if not self._pending:
                 self._opened_at = time.monotonic()
             self._pending.append(table)
             self._pending_rows += table.num_rows
@@ -225,6 +238,9 @@ class LogWriter:
     # -- sealing ------------------------------------------------------------------------------
     def seal(self) -> SegmentInfo | None:
         """Turn the pending rows into a sealed segment (staged writers keep it uncommitted)."""
+        return self._seal(reopen=True)
+
+    def _seal(self, reopen: bool) -> SegmentInfo | None:
         with self._mutex:
             if not self._pending:
                 return None
@@ -237,9 +253,8 @@ class LogWriter:
                 self.index.add([info])
                 self._move_into_place(tmp, info.path)
                 self._journal.close()
-                self._journal.path.unlink()
-                fsync_dir(self._journal_dir)
-                self._journal = None
+                if reopen:
+                    self._open_journal(n + 1)
                 self.acked = self._written
             self._next_n = n + 1
             self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
@@ -270,7 +285,12 @@ class LogWriter:
                 tmp.unlink(missing_ok=True)
             self._staged_segments = []
         else:
-            self.seal()
+            self._seal(reopen=False)
+            with self._mutex:
+                self._journal.close()
+                self._journal.path.unlink(missing_ok=True)
+                fsync_dir(self._journal_dir)
+                self._journal = None
         self._closed = True
         self.index.close()
         self._lock_f.close()

@@ -131,7 +131,8 @@ class Clock:
 
         Rows are complete up to the newest receipt time minus `live_lag` (writers append in
         near receipt order). The window is complete once the log passes its end, or once data
-        has arrived, no writer holds an open segment and nothing new came for `live_lag`.
+        has arrived, no writer is open (an open writer always has a journal) and nothing new came
+        for `live_lag`.
         """
         cfg = self.cfg
         done_until = lo

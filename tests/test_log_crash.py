@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recorder.events import events_table
+from recorder.events import SCHEMA, events_table
 from recorder.reader import LogReader
 from recorder.writer import LogWriter
 
@@ -77,21 +78,22 @@ WRITER = textwrap.dedent("""
     import sys
     from recorder.events import events_table
     from recorder.writer import LogWriter
-    root = sys.argv[1]
-    w = LogWriter(root, "rec", fsync="batch", segment_max_rows=300, segment_max_age_s=None)
+    root, rows, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    w = LogWriter(root, "rec", fsync="batch", segment_max_rows=rows, segment_max_age_s=None)
     i = 0
-    while True:
+    while limit == 0 or i < limit:
         payload = [f"p{i + k}".encode() for k in range(10)]
         w.append(events_table(source=["binance.spot"] * 10, stream=["btcusdt@trade"] * 10,
                               recv_ts_ns=list(range(i, i + 10)), payload=payload))
         print(i + 9, flush=True)  # acknowledged: every payload up to p{i+9}
         i += 10
+    w.close()
 """)
 
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), "300", "0"], stdout=subprocess.PIPE,
                             env=env, text=True)
     last = -1
     for line in proc.stdout:
@@ -107,3 +109,25 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(tmp_path):
     assert len(ids) == len(set(ids)), "duplicated events"
     assert set(range(last + 1)) <= set(ids), "acknowledged events lost"
     assert ids == sorted(ids)
+
+
+def test_live_reader_racing_seals_neither_loses_nor_doubles(tmp_path):
+    """A reader of the live tail sees every acknowledged row once while segments seal under it."""
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), "40", "3000"],
+                            stdout=subprocess.DEVNULL, env=env)
+    try:
+        while not any((tmp_path / "journal").glob("*.journal")):  # the writer is up
+            assert proc.poll() is None and time.monotonic() - t0 < 60, "writer did not start"
+            time.sleep(0.01)
+        done = False
+        while not done:
+            done = proc.poll() is not None
+            got = pa.Table.from_batches(list(LogReader(tmp_path).read(include_open=True)), SCHEMA)
+            ids = [int(p[1:]) for p in got["payload"].to_pylist()]
+            assert ids == list(range(len(ids))), "rows lost or doubled"
+        assert proc.returncode == 0 and len(ids) == 3000
+    finally:
+        proc.kill()
+        proc.wait()
