@@ -2,8 +2,9 @@
 timeline and calibration progress, updated live by a `dcc.Interval`.
 
 Each panel re-reads its source on every tick, and the readers (`monitor.sources`) only do work
-when something changed; a callback whose data did not change returns `no_update`, so an idle
-dashboard costs a few `stat` calls per tick.
+when something changed. The timeline, the costly figure, is drawn by its own callback that a cheap
+per-tick probe fires only when the run's data changed (Dash drops a response overtaken by a newer
+request of the same callback, so a draw fired by every tick would never land on a slow machine).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from monitor.sources import (
 )
 
 log = logging.getLogger("smabm.monitor")
+PENDING_TICKS = 20   # a timeline draw not back after this many ticks is given up and asked again
 
 STREAM_COLS = ("source", "stream", "received", "written", "rate_per_s", "feed_lag_ms", "gaps",
                "reconnects", "errors")
@@ -61,7 +63,8 @@ def build_app(s: DashboardSettings) -> dash.Dash:
         html.Div(f"replays from {where}; refresh every {s.refresh_s:g} s", id="source",
                  style={"color": "#555", "fontSize": "13px"}),
         dcc.Interval(id="tick", interval=int(s.refresh_s * 1000), n_intervals=0),
-        dcc.Store(id="timeline-version"),
+        dcc.Store(id="timeline-want"),     # {"key", "tick"}: what the timeline should show
+        dcc.Store(id="timeline-shown"),    # key of the figure on the page
         _section("Recorder", html.Div(id="recorder-summary"), html.Div(id="recorder-table"),
                  dcc.Graph(id="recorder", config={"displaylogo": False})),
         _section("Replay run", html.Div([
@@ -88,16 +91,34 @@ def build_app(s: DashboardSettings) -> dash.Dash:
             return options, pick
         return options, dash.no_update
 
-    @app.callback(Output("timeline", "figure"), Output("run-state", "children"),
-                  Output("timeline-version", "data"), Input("tick", "n_intervals"), Input("run", "value"),
-                  Input("regime", "value"), State("timeline-version", "data"))
-    def _timeline(_n, run, regime, shown):
+    def _timeline_key(run, regime) -> tuple[str, object]:
         if not run:
-            return dash.no_update, "no run yet: start one with `smabm replay` or `smabm demo`", None
+            return "none", None
         tl = runs.timeline(str(run) if s.source == "postgres" else str(runs.resolve(run)))
-        key = f"{tl.run_id}|{tl.version}|{regime}"
+        return f"{tl.run_id}|{tl.version}|{regime}", tl
+
+    @app.callback(Output("timeline-want", "data"), Input("tick", "n_intervals"), Input("run", "value"),
+                  Input("regime", "value"), State("timeline-want", "data"), State("timeline-shown", "data"))
+    def _timeline_probe(n, run, regime, want, shown):
+        """Cheap, every tick: decide what the timeline should show. Drawing is a separate callback
+        fired only when this changes, and not again while a draw is in flight, so a figure slower
+        to build than the refresh interval is never superseded by the next tick before it lands."""
+        key, _ = _timeline_key(run, regime)
         if key == shown:
-            return dash.no_update, dash.no_update, dash.no_update
+            return dash.no_update
+        n = n or 0
+        drawing = (want is not None and want["key"] != shown and n - want["tick"] < PENDING_TICKS)
+        if dash.ctx.triggered_id == "tick" and (drawing or key == (want or {}).get("key")):
+            return dash.no_update
+        return {"key": key, "tick": n}
+
+    @app.callback(Output("timeline", "figure"), Output("run-state", "children"),
+                  Output("timeline-shown", "data"), Input("timeline-want", "data"),
+                  State("run", "value"), State("regime", "value"))
+    def _timeline(_want, run, regime):
+        key, tl = _timeline_key(run, regime)
+        if tl is None:
+            return dash.no_update, "no run yet: start one with `smabm replay` or `smabm demo`", key
         thin = f", every {tl.stride}th step drawn" if tl.stride > 1 else ""
         return (timeline_figure(tl, regime), f"{tl.run_id}: {tl.state}, {tl.steps:,} steps{thin}", key)
 

@@ -88,11 +88,12 @@ def timeline_figure(tl: Timeline, regime: str = "volatility") -> go.Figure:
                                  line={"color": colour, "width": 1}), 5, 1)
         fig.add_trace(go.Scatter(x=_x(f), y=f["pnl"].to_list(), name=name, legendgroup=name,
                                  showlegend=False, line={"color": colour, "width": 1}), 6, 1)
-    for x0, x1, label in regime_segments(t["regimes"], regime):
-        if label in REGIME_SHADES:
-            fig.add_vrect(x0=x0, x1=x1, fillcolor=REGIME_SHADES[label][1], line_width=0, layer="below",
-                          row=1, col=1)
-    fig.update_layout(height=1100, barmode="stack", margin={"l": 60, "r": 20, "t": 40, "b": 30},
+    # one shapes list, not add_vrect per span: add_vrect re-validates the layout each call (~30 ms)
+    shades = [{"type": "rect", "xref": "x", "yref": "y domain", "x0": x0, "x1": x1, "y0": 0, "y1": 1,
+               "fillcolor": REGIME_SHADES[label][1], "line": {"width": 0}, "layer": "below"}
+              for x0, x1, label in regime_segments(t["regimes"], regime) if label in REGIME_SHADES]
+    fig.update_layout(shapes=shades, height=1100, barmode="stack",
+                      margin={"l": 60, "r": 20, "t": 40, "b": 30},
                       legend={"orientation": "v", "x": 1.01, "y": 1}, hovermode="x unified",
                       uirevision=tl.run_id)
     fig.update_yaxes(type="log", row=2, col=1)

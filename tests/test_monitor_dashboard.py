@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
@@ -17,6 +18,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
 from monitor.app import DashboardServer, build_app
+from monitor.figures import REGIME_SHADES, REGIMES, timeline_figure
 from monitor.hooks import LiveChunks
 from monitor.settings import DashboardSettings
 from monitor.sources import RunFiles, StudyReader
@@ -59,6 +61,23 @@ def test_live_chunks_read_back_as_the_final_tables(runs, tmp_path):
         assert_frame_equal(whole.tables[name], f)
     thin = RunFiles(runs, max_points=100).timeline("replay-demo")
     assert thin.stride == 4 and thin.tables["bars"]["step"].to_list() == list(range(0, 347, 4))
+
+
+def test_timeline_shades_exactly_the_low_and_high_regime_steps(runs):
+    tl = RunFiles(runs).timeline("replay-demo")
+    reg = tl.tables["regimes"]
+    for regime in REGIMES:
+        fig = timeline_figure(tl, regime)
+        colour = {c: label for label, (_, c) in REGIME_SHADES.items()}
+        shaded = {label: set() for label in REGIME_SHADES}
+        ts = reg["ts"].to_list()
+        for shape in fig.layout.shapes:
+            assert (shape.xref, shape.yref) == ("x", "y domain")      # the mid panel, full height
+            shaded[colour[shape.fillcolor]] |= {t for t in ts[:-1] if shape.x0 <= t < shape.x1}
+        for label in REGIME_SHADES:
+            want = set(reg.filter(pl.col(f"{regime}_label") == label)["ts"].to_list()) - {ts[-1]}
+            assert shaded[label] == want, (regime, label)
+        assert any(shaded.values()), regime
 
 
 def test_settings_errors_name_the_setting(monkeypatch):
