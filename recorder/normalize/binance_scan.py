@@ -192,6 +192,47 @@ def _key(buf, i, end):
 
 
 @_jit
+def _next_key(buf, i, end, nest):
+    """Walk a message object, descending into a combined-stream `data` envelope, to its next key.
+
+    Start with nest=0 at the message's first byte. -> (code, index after ':', nest, state):
+    state 1 = a key to handle, 0 = the outer object closed, -1 = malformed.
+    """
+    while True:
+        i = _ws(buf, i, end)
+        if i >= end:
+            return 0, i, nest, -1
+        c = buf[i]
+        if nest == 0:
+            if c != 123:
+                return 0, i, nest, -1
+            nest = 1
+            i += 1
+            continue
+        if c == 125:
+            nest -= 1
+            i += 1
+            if nest == 0:
+                return 0, i, nest, 0
+            continue
+        if c == 44:
+            i += 1
+            continue
+        if c != 34:
+            return 0, i, nest, -1
+        code, i = _key(buf, i, end)
+        if code < 0:
+            return 0, i, nest, -1
+        if code == _K_DATA:
+            j = _ws(buf, i, end)
+            if j < end and buf[j] == 123:
+                i = j + 1
+                nest += 1
+                continue
+        return code, i, nest, 1
+
+
+@_jit
 def _string_span(buf, i, end):
     """Quoted string without escapes -> (start, stop, next index); start -1 if not one."""
     i = _ws(buf, i, end)
@@ -263,35 +304,13 @@ def _scan_depth(buf, offsets, r0, r1, base, ints, sym, bid, ask, bnum, anum, bst
         ok[r] = True
         for j in range(6):
             ints[r, j] = NULL
-        i = _ws(buf, i, end)
-        if i >= end or buf[i] != 123:
-            ok[r] = False
-            continue
-        i += 1
-        nest = 1
+        nest = 0
         good = True
         have_sym = False
         while good:
-            i = _ws(buf, i, end)
-            if i >= end:
-                good = False
-                break
-            c = buf[i]
-            if c == 125:
-                nest -= 1
-                i += 1
-                if nest == 0:
-                    break
-                continue
-            if c == 44:
-                i += 1
-                continue
-            if c != 34:
-                good = False
-                break
-            code, i = _key(buf, i, end)
-            if code < 0:
-                good = False
+            code, i, nest, state = _next_key(buf, i, end, nest)
+            if state <= 0:
+                good = state == 0
                 break
             col = -1
             if code == 69:
@@ -321,13 +340,10 @@ def _scan_depth(buf, offsets, r0, r1, base, ints, sym, bid, ask, bnum, anum, bst
                     sym[r, 0] = s
                     sym[r, 1] = e
                     have_sym = True
-            elif code == _K_DATA and _ws(buf, i, end) < end and buf[_ws(buf, i, end)] == 123:
-                i = _ws(buf, i, end) + 1
-                nest += 1
             else:
                 i = _skip_value(buf, i, end)
                 good = i >= 0
-        ok[r] = good and nest == 0
+        ok[r] = good
         bnum[r] = bpos - bstart[r]
         anum[r] = apos - astart[r]
 
@@ -396,35 +412,13 @@ def _scan_flat(buf, offsets, r0, r1, ints, floats, flags, sym, trade, ok):
             floats[r, j] = np.nan
         flags[r, 0] = -1
         flags[r, 1] = -1
-        i = _ws(buf, i, end)
-        if i >= end or buf[i] != 123:
-            ok[r] = False
-            continue
-        i += 1
-        nest = 1
+        nest = 0
         good = True
         have_sym = False
         while good:
-            i = _ws(buf, i, end)
-            if i >= end:
-                good = False
-                break
-            c = buf[i]
-            if c == 125:
-                nest -= 1
-                i += 1
-                if nest == 0:
-                    break
-                continue
-            if c == 44:
-                i += 1
-                continue
-            if c != 34:
-                good = False
-                break
-            code, i = _key(buf, i, end)
-            if code < 0:
-                good = False
+            code, i, nest, state = _next_key(buf, i, end, nest)
+            if state <= 0:
+                good = state == 0
                 break
             icol = -1
             fcol = -1
@@ -493,13 +487,10 @@ def _scan_flat(buf, offsets, r0, r1, ints, floats, flags, sym, trade, ok):
                     sym[r, 0] = s
                     sym[r, 1] = e
                     have_sym = True
-            elif code == _K_DATA and _ws(buf, i, end) < end and buf[_ws(buf, i, end)] == 123:
-                i = _ws(buf, i, end) + 1
-                nest += 1
             else:
                 i = _skip_value(buf, i, end)
                 good = i >= 0
-        ok[r] = good and nest == 0
+        ok[r] = good
 
 
 @_jit
