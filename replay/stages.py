@@ -75,12 +75,14 @@ def sentiment(cfg: DictConfig, ctx: RunContext):
 
 @register("regimes")
 def regimes(cfg: DictConfig, ctx: RunContext):
+    from models.sentiment import SentimentModel
     from replay.regimes_stage import RegimesStage, usable_config
 
     values = OmegaConf.to_container(cfg.models.regimes, resolve=True)
-    if str(cfg.models.sentiment.model) == "lexicon":  # a lexicon has no uncertainty to load on mood
+    spec = cfg.models.sentiment.model
+    if not SentimentModel.spec_measures_uncertainty(spec):  # an all-NaN series cannot load on mood
         values["blocks"] = {b: [x for x in s if x != "sentiment_unc"] for b, s in values["blocks"].items()}
-        log.info("regimes: models/sentiment=lexicon gives no uncertainty; 'sentiment_unc' dropped")
+        log.info(f"regimes: sentiment model {spec} measures no uncertainty; 'sentiment_unc' dropped")
     return RegimesStage(usable_config(values, list(cfg.replay.stages)))
 
 

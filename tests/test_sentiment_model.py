@@ -228,6 +228,9 @@ def test_lexicon_baseline_same_columns_nan_uncertainty(tmp_path):
                         "the meeting is on tuesday"])
     assert list(cols["label"]) == ["pos", "neg", "neu"]
     assert np.all(np.isnan(cols["epistemic"])) and np.all(np.isnan(cols["entropy"]))
+    # what the regimes stage asks before loading anything agrees with the loaded model
+    assert not SentimentModel.spec_measures_uncertainty("lexicon") and not model.measures_uncertainty
+    assert SentimentModel.spec_measures_uncertainty("default")
     labelled = tmp_path / "l.csv"
     labelled.write_text("text,label\ngreat gains,positive\nawful loss,negative\n")
     summary = score_file(labelled, tmp_path / "o.parquet", model="lexicon", label_column="label")

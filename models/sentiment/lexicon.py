@@ -19,6 +19,7 @@ class LexiconModel:
 
     name = "lexicon:vaderSentiment-3.3.2"
     fingerprint = "vader-3.3.2"
+    measures_uncertainty = False  # a rule-based score: its uncertainty columns are NaN
 
     def __init__(self) -> None:
         self._analyzer = SentimentIntensityAnalyzer()

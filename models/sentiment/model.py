@@ -65,6 +65,8 @@ def _probe_split(bb: Backbone, ids: list[int]) -> bool:
 class SentimentModel:
     """A classifier, its tokenizer and its label order, scored with MC dropout."""
 
+    measures_uncertainty = True  # MC dropout: epistemic and aleatoric parts are real numbers
+
     def __init__(
         self,
         backbone: Backbone,
@@ -83,6 +85,11 @@ class SentimentModel:
         self.max_length = max_length
         self.n_layers = n_layers
         self.fast_path = backbone.splittable and _probe_split(backbone, self.token_ids([_PROBE])[0])
+
+    @staticmethod
+    def spec_measures_uncertainty(spec: str | Path) -> bool:
+        """Whether the model `spec` names reports uncertainty, known without loading it."""
+        return (LexiconModel if str(spec) == "lexicon" else SentimentModel).measures_uncertainty
 
     @classmethod
     def load(
