@@ -105,3 +105,37 @@ def test_kafka_path_matches_direct_recording_and_survives_archiver_kill(tmp_path
     t = pl.from_arrow(tailed_mid)
     assert t.height == a.filter(pl.col("recv_ts_ns") >= mid).height
     assert t["recv_ts_ns"].min() >= mid
+
+
+def _messages(seqs, stream=b"btcusdt@trade"):
+    from recorder.kafka.producer import headers_of
+    return [(stream, b'{"i":%d}' % q, headers_of("binance.spot", 1_000 + q, None, q, "c0", "message"))
+            for q in seqs]
+
+
+def test_archive_workers_never_log_a_row_twice(tmp_path, monkeypatch):
+    """Re-delivered rows are skipped whether the first copy sits in another worker's open journal
+    or in a segment it sealed, even one sealed while the new owner looks; a rebalance hands the
+    stream from worker a to b and then c."""
+    from recorder.kafka import archiver
+
+    a = archiver.Archive(tmp_path, "archiver-a", segment_max_age_s=None)
+    assert a.write(_messages(range(10))) == 10
+    b = archiver.Archive(tmp_path, "archiver-b", segment_max_age_s=None)   # a's rows in a's journal
+    assert b.write(_messages(range(15))) == 5 and b.skipped == 10
+    assert a.write(_messages(range(15, 20))) == 5
+    read_journal = archiver.read_journal
+
+    def sealed_meanwhile(path):   # a seals while b refreshes, just before b reads the journals
+        a.pool.submit(a.writer.seal).result()
+        return read_journal(path)
+    monkeypatch.setattr(archiver, "read_journal", sealed_meanwhile)
+    b.refresh()
+    monkeypatch.undo()
+    assert b.write(_messages(range(21))) == 1
+    a.close()                                                       # a's journal sealed and gone
+    b.close()
+    c = archiver.Archive(tmp_path, "archiver-c", segment_max_age_s=None)   # all from the index
+    assert c.write(_messages(range(25))) == 4
+    c.close()
+    assert read_all(tmp_path)["seq"].to_pylist() == list(range(25))

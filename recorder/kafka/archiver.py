@@ -57,19 +57,26 @@ class Archive:
     def refresh(self) -> None:
         """Last seq per stream over sealed segments and every writer's open journal."""
         with self._lock:
-            idx = LogIndex(self.root)
-            try:
-                last = idx.last_seqs()
-            finally:
-                idx.close()
+            # journals first, then the index: a segment another worker seals in between is then
+            # in the index read, so no acknowledged seq is missed (overlap is harmless for a max)
+            last: dict[tuple[str, str], int] = {}
             for jpath in sorted((self.root / "journal").glob("*.journal")):
-                _, batches, _ = read_journal(jpath)
+                try:
+                    _, batches, _ = read_journal(jpath)
+                except FileNotFoundError:
+                    continue  # its writer closed meanwhile: the rows are in a sealed segment
                 for b in batches:
                     t = pa.Table.from_batches([b]).group_by(["source", "stream"]).aggregate(
                         [("seq", "max")])
                     for s, st, q in zip(t["source"].to_pylist(), t["stream"].to_pylist(),
                                         t["seq_max"].to_pylist(), strict=True):
                         last[(s, st)] = max(last.get((s, st), q), q)
+            idx = LogIndex(self.root)
+            try:
+                for k, q in idx.last_seqs().items():
+                    last[k] = max(last.get(k, q), q)
+            finally:
+                idx.close()
             for k, v in self.last_seq.items():
                 last[k] = max(last.get(k, v), v)
             self.last_seq = last
