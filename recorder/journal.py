@@ -67,3 +67,16 @@ def read_journal(path: Path) -> tuple[int, list[pa.RecordBatch], int]:
         batches.append(pa.ipc.read_record_batch(pa.py_buffer(data[start:end]), SCHEMA))
         pos = end
     return segment_n, batches, pos
+
+
+def read_open_journals(journal_dir: Path) -> list[tuple[str, int, list[pa.RecordBatch]]]:
+    """(writer id, segment n, whole frames) of every open journal. A journal gone between listing
+    and reading is skipped: its writer closed, so its rows are in a sealed segment."""
+    out = []
+    for jpath in sorted(journal_dir.glob("*.journal")):
+        try:
+            segment_n, batches, _ = read_journal(jpath)
+        except FileNotFoundError:
+            continue
+        out.append((jpath.stem, segment_n, batches))
+    return out

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from recorder.events import ORDER_KEYS, SCHEMA
 from recorder.index import LogIndex, SegmentInfo
-from recorder.journal import read_journal
+from recorder.journal import read_open_journals
 
 Window = tuple[int | None, int | None]
 
@@ -158,14 +158,10 @@ class LogReader:
     def _journal_tables(self) -> list[tuple[str, int, pa.Table]]:
         """Acknowledged rows of open segments as (writer, segment n, sorted rows)."""
         out = []
-        for jpath in sorted((self.root / "journal").glob("*.journal")):
-            try:
-                segment_n, batches, _ = read_journal(jpath)
-            except FileNotFoundError:
-                continue  # its writer closed meanwhile: the rows are in a sealed segment
+        for writer, segment_n, batches in read_open_journals(self.root / "journal"):
             if batches:
                 t = pa.Table.from_batches(batches, SCHEMA)
-                out.append((jpath.stem, segment_n, t.take(pc.sort_indices(t, sort_keys=ORDER_KEYS))))
+                out.append((writer, segment_n, t.take(pc.sort_indices(t, sort_keys=ORDER_KEYS))))
         return out
 
     def read(

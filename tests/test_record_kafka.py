@@ -124,12 +124,12 @@ def test_archive_workers_never_log_a_row_twice(tmp_path, monkeypatch):
     b = archiver.Archive(tmp_path, "archiver-b", segment_max_age_s=None)   # a's rows in a's journal
     assert b.write(_messages(range(15))) == 5 and b.skipped == 10
     assert a.write(_messages(range(15, 20))) == 5
-    read_journal = archiver.read_journal
+    read_open_journals = archiver.read_open_journals
 
-    def sealed_meanwhile(path):   # a seals while b refreshes, just before b reads the journals
+    def sealed_meanwhile(directory):   # a seals while b refreshes, just before b reads the journals
         a.pool.submit(a.writer.seal).result()
-        return read_journal(path)
-    monkeypatch.setattr(archiver, "read_journal", sealed_meanwhile)
+        return read_open_journals(directory)
+    monkeypatch.setattr(archiver, "read_open_journals", sealed_meanwhile)
     b.refresh()
     monkeypatch.undo()
     assert b.write(_messages(range(21))) == 1

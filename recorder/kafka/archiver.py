@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recorder.index import LogIndex
-from recorder.journal import read_journal
+from recorder.journal import read_open_journals
 from recorder.kafka.messages import Message, table_from_messages
 from recorder.writer import LogWriter
 
@@ -60,11 +60,7 @@ class Archive:
             # journals first, then the index: a segment another worker seals in between is then
             # in the index read, so no acknowledged seq is missed (overlap is harmless for a max)
             last: dict[tuple[str, str], int] = {}
-            for jpath in sorted((self.root / "journal").glob("*.journal")):
-                try:
-                    _, batches, _ = read_journal(jpath)
-                except FileNotFoundError:
-                    continue  # its writer closed meanwhile: the rows are in a sealed segment
+            for _, _, batches in read_open_journals(self.root / "journal"):
                 for b in batches:
                     t = pa.Table.from_batches([b]).group_by(["source", "stream"]).aggregate(
                         [("seq", "max")])
